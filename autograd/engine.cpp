@@ -1,0 +1,81 @@
+// The backward engine: topological order by an explicit-stack DFS, one backward call per node
+// in reverse order, shape-checked accumulation, and release of the graph as it goes.
+#include <unordered_set>
+
+#include "autograd/variable.h"
+#include "tensor/ops.h"
+
+namespace ncl {
+
+void run_backward(const Variable& root, const Tensor& seed) {
+  using Impl = decltype(root.impl_)::element_type;
+  NCL_CHECK(root.requires_grad(), "backward: the output does not require a gradient; HINT: was "
+            "it computed under NoGradGuard, or from inputs without requires_grad?");
+  Tensor dout = seed;
+  if (!dout.defined()) {
+    NCL_CHECK(root.numel() == 1, "backward: output has shape ", root.shape(),
+              "; pass a seed gradient for a non-scalar output");
+    dout = Tensor::full(root.shape(), 1.0, root.dtype(), root.device());
+  }
+  NCL_CHECK(dout.shape() == root.shape() && dout.dtype() == root.dtype(), "backward: seed ",
+            dout.shape(), " ", dout.dtype(), " for an output ", root.shape(), " ", root.dtype());
+
+  // Adds g to impl's gradient. Leaves get their own copy (so an optimizer may scale it in
+  // place); intermediate gradients may alias the tensors backward returned.
+  auto accumulate = [](Impl* impl, Tensor g, const char* from) {
+    NCL_CHECK(g.shape() == impl->value.shape() && g.dtype() == impl->value.dtype(), "backward of ",
+              from, ": gradient ", g.shape(), " ", g.dtype(), " for an input of shape ",
+              impl->value.shape(), " ", impl->value.dtype());
+    bool leaf = impl->node == nullptr;
+    if (!impl->grad.defined()) impl->grad = leaf ? g.clone() : std::move(g);
+    else impl->grad = ops::add(impl->grad, g);
+  };
+
+  if (root.is_leaf()) {
+    accumulate(root.impl_.get(), dout, "backward seed");
+    return;
+  }
+
+  // Post-order DFS: every node appears after the nodes of its inputs. `order` holds owning
+  // pointers so clearing a node's inputs below never frees a vertex we still need.
+  std::vector<std::shared_ptr<Impl>> order;
+  std::unordered_set<Impl*> visited{root.impl_.get()};
+  std::vector<std::pair<std::shared_ptr<Impl>, size_t>> stack{{root.impl_, 0}};
+  while (!stack.empty()) {
+    auto& [impl, next] = stack.back();
+    const Node& node = *impl->node;
+    if (next < node.inputs.size()) {
+      const auto& child = node.inputs[next++].impl_;
+      if (child && child->node && visited.insert(child.get()).second) stack.push_back({child, 0});
+    } else {
+      order.push_back(impl);
+      stack.pop_back();
+    }
+  }
+
+  root.impl_->grad = dout;
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    Impl* impl = it->get();
+    Node& node = *impl->node;
+    NCL_CHECK(node.backward != nullptr, "backward: the graph through '", node.name,
+              "' was already released by an earlier backward; HINT: run the forward again");
+    Tensor g = std::move(impl->grad);  // intermediate gradients are not kept
+    impl->grad = Tensor();
+    if (g.defined()) {
+      std::vector<Tensor> grads = node.backward(g, node.needs_grad);
+      NCL_CHECK(grads.size() == node.inputs.size(), "backward of ", node.name, ": returned ",
+                grads.size(), " gradients for ", node.inputs.size(), " inputs");
+      for (size_t i = 0; i < grads.size(); ++i) {
+        if (!node.needs_grad[i]) continue;
+        NCL_CHECK(grads[i].defined(), "backward of ", node.name, ": no gradient for input ", i);
+        accumulate(node.inputs[i].impl_.get(), std::move(grads[i]), node.name);
+      }
+    }
+    // Release: the closure's saved tensors and the edges. Inputs stay alive through `order`,
+    // so this never recurses; `order` then frees the vertices one by one.
+    node.backward = nullptr;
+    node.inputs.clear();
+  }
+}
+
+}  // namespace ncl

@@ -1,0 +1,83 @@
+// Softmax family, layer norm, losses and gradient-flow helpers. Softmax, log-softmax,
+// logsumexp and layer norm have fused backward kernels (numerics and memory); the losses are
+// compositions of primitives.
+#include <cmath>
+#include <numbers>
+
+#include "autograd/functions.h"
+#include "tensor/ops.h"
+
+namespace ncl {
+
+// y = softmax(x) over unmasked keys;  dx = y ⊙ (dy - Σ_j dy_j y_j)
+Variable softmax(const Variable& x, const Tensor& key_mask) {
+  Tensor y = ops::softmax(x.value(), key_mask);
+  return make_result("softmax", y, {x},
+                     [y, key_mask](const Tensor& dy, const std::vector<bool>&) {
+                       return std::vector<Tensor>{ops::softmax_backward(y, dy, key_mask, false)};
+                     });
+}
+
+// y = x - logsumexp(x);  dx = dy - softmax(x) · Σ_j dy_j
+Variable log_softmax(const Variable& x, const Tensor& key_mask) {
+  Tensor y = ops::log_softmax(x.value(), key_mask);
+  return make_result("log_softmax", y, {x},
+                     [y, key_mask](const Tensor& dy, const std::vector<bool>&) {
+                       return std::vector<Tensor>{ops::softmax_backward(y, dy, key_mask, true)};
+                     });
+}
+
+// y = log Σ_j exp(x_j);  dx = dy ⊙ softmax(x)  (dy broadcast along the reduced axis)
+Variable logsumexp(const Variable& x, const Tensor& key_mask) {
+  Tensor tx = x.value();
+  return make_result("logsumexp", ops::logsumexp(tx, key_mask), {x},
+                     [tx, key_mask](const Tensor& dy, const std::vector<bool>&) {
+                       Tensor p = ops::softmax(tx, key_mask);
+                       Tensor column = dy.reshape(tx.shape().with(-1, 1));
+                       return std::vector<Tensor>{ops::mul(p, column)};
+                     });
+}
+
+// y = x̂ ⊙ gamma + beta with x̂ = (x - mean) · rstd over the last axis.
+// dx = rstd · (ĝ - mean(ĝ) - x̂ · mean(ĝ ⊙ x̂)) with ĝ = dy ⊙ gamma;
+// dgamma = Σ_rows dy ⊙ x̂;  dbeta = Σ_rows dy.  (Derivation: docs/derivations.md.)
+Variable layer_norm(const Variable& x, const Variable& gamma, const Variable& beta, double eps) {
+  Tensor tx = x.value(), tg = gamma.value();
+  ops::LayerNormOutput out = ops::layer_norm(tx, tg, beta.value(), eps);
+  Tensor mean = out.mean, rstd = out.rstd;
+  return make_result("layer_norm", out.y, {x, gamma, beta},
+                     [tx, tg, mean, rstd](const Tensor& dy, const std::vector<bool>& need) {
+                       ops::LayerNormGrads g = ops::layer_norm_backward(tx, tg, mean, rstd, dy);
+                       return std::vector<Tensor>{need[0] ? g.dx : Tensor(),
+                                                  need[1] ? g.dgamma : Tensor(),
+                                                  need[2] ? g.dbeta : Tensor()};
+                     });
+}
+
+// BCE(σ(x), t) = -t log σ(x) - (1-t) log(1-σ(x)) = softplus(x) - x·t, stable for any x.
+Variable bce_with_logits(const Variable& logits, const Variable& targets) {
+  return softplus(logits) - logits * targets;
+}
+
+// log N(x; μ, σ²) = Σ_d [ -½ ((x_d - μ_d)/σ_d)² - log σ_d - ½ log 2π ]
+Variable gaussian_log_density(const Variable& x, const Variable& mean, const Variable& sigma) {
+  Variable z = (x - mean) / sigma;
+  Variable per_dim = scale(square(z), -0.5) - log(sigma);  // z has the broadcast shape
+  double d = double(z.dim(-1));
+  return add_scalar(sum(per_dim, -1), -0.5 * d * std::log(2.0 * std::numbers::pi));
+}
+
+// z = μ + σ ⊙ ε: gradients flow to μ and σ, ε is a constant draw.
+Variable reparameterize(const Variable& mean, const Variable& sigma, const Tensor& eps) {
+  return mean + sigma * Variable(eps);
+}
+
+// y = x;  dx = s·dy
+Variable scale_grad(const Variable& x, double s) {
+  return make_result("scale_grad", x.value(), {x},
+                     [s](const Tensor& dy, const std::vector<bool>&) {
+                       return std::vector<Tensor>{ops::scale(dy, s)};
+                     });
+}
+
+}  // namespace ncl

@@ -1,0 +1,105 @@
+// Variable and Node: the reverse-mode autodiff graph.
+//
+// A Variable wraps a Tensor value, its gradient and, when it is the result of an op that needs
+// gradients, the Node that made it. A Node keeps the op's name, its inputs in order (never a
+// set: accumulation order must not vary between runs), which inputs need a gradient, and the
+// backward closure. The engine (engine.cpp), not each op, checks and accumulates gradients.
+//
+// Closure rules (every function in autograd/functions_*.cpp follows them):
+//   - capture saved Tensors by value and by name ([x, y]); never [&] or [=];
+//   - never capture the output Variable (a shared_ptr cycle that leaks); capture its Tensor;
+//   - capture only what backward reads, so the rest is freed after the forward.
+// Second-order gradients are a non-goal.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace ncl {
+
+class Variable;
+
+// Backward closure: given dL/d(output) and which inputs need a gradient, returns one Tensor per
+// input (an undefined Tensor where none is needed).
+using BackwardFn =
+    std::function<std::vector<Tensor>(const Tensor& dout, const std::vector<bool>& needs_grad)>;
+
+struct Node {
+  const char* name;            // the op, for error messages and graph dumps
+  std::vector<Variable> inputs;
+  std::vector<bool> needs_grad;
+  BackwardFn backward;         // null once the graph has been released by a backward pass
+};
+
+class Variable {
+ public:
+  Variable() = default;
+  // A leaf. Parameters are leaves with requires_grad = true; their grad persists until zeroed.
+  explicit Variable(Tensor value, bool requires_grad = false);
+
+  bool defined() const { return impl_ != nullptr; }
+  const Tensor& value() const;
+  void set_value(Tensor value);  // replace the data of a leaf (optimizers, checkpoint loading)
+  const Tensor& grad() const;    // undefined until a backward pass reaches this leaf
+  void set_grad(Tensor grad);
+  void zero_grad();              // drops the gradient (the next backward assigns a fresh one)
+
+  // True for a leaf that asked for gradients and for the result of an op that needs them.
+  bool requires_grad() const;
+  bool is_leaf() const;
+  Node* node() const;
+
+  const Shape& shape() const { return value().shape(); }
+  DType dtype() const { return value().dtype(); }
+  Device device() const { return value().device(); }
+  int rank() const { return value().rank(); }
+  int64_t dim(int axis) const { return value().dim(axis); }
+  int64_t numel() const { return value().numel(); }
+
+  // Reverse-mode pass from this Variable. seed = dL/d(this); undefined means 1 and requires a
+  // one-element output. Gradients add to the leaves' grad; the graph is released afterwards.
+  void backward(const Tensor& seed = {}) const;
+
+  bool is(const Variable& other) const { return impl_ == other.impl_; }  // same graph vertex
+
+ private:
+  struct Impl {
+    Tensor value;
+    Tensor grad;
+    bool requires_grad = false;
+    std::shared_ptr<Node> node;
+  };
+  std::shared_ptr<Impl> impl_;
+
+  friend Variable make_result(const char*, Tensor, std::vector<Variable>, BackwardFn);
+  friend void run_backward(const Variable&, const Tensor&);
+};
+
+// Wraps an op's output. Builds a Node only when grad mode is on and some input requires a
+// gradient; otherwise returns a plain leaf (no graph during inference).
+Variable make_result(const char* name, Tensor value, std::vector<Variable> inputs,
+                     BackwardFn backward);
+
+// The engine (engine.cpp); Variable::backward calls it.
+void run_backward(const Variable& root, const Tensor& seed);
+
+// While alive, ops build no graph on this thread (inference, optimizer updates).
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+bool grad_enabled();
+
+// The same value as a new leaf with no history: gradients stop here.
+Variable detach(const Variable& x);
+
+}  // namespace ncl

@@ -1,0 +1,22 @@
+// The two backends, declared from one list (tensor/kernels.inc) so their signatures are
+// identical. tensor/cpu/*.cpp defines ncl::cpu; tensor/cuda/*.cu (or tensor/cuda/stub.cpp when
+// ncl is built without CUDA) defines ncl::cuda. Only tensor/ops.cpp and tensor/*.cpp call these.
+#pragma once
+
+#include <cstddef>
+
+#include "tensor/kernel_args.h"
+#include "tensor/tensor.h"
+
+namespace ncl::cpu {
+#include "tensor/kernels.inc"
+
+// The textbook triple loop, kept as the test oracle for gemm (same contract as gemm).
+void gemm_naive(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& args);
+}  // namespace ncl::cpu
+
+namespace ncl::cuda {
+#include "tensor/kernels.inc"
+
+bool available();  // a device is present and usable (false when built without CUDA)
+}  // namespace ncl::cuda

@@ -1,0 +1,98 @@
+// Row softmax / log-softmax / logsumexp with an optional key mask (1 = key removed).
+//
+// Stability: subtract the row maximum over unmasked entries before exp, so ±1e4 inputs work.
+// A fully masked row has no maximum; it yields 0 everywhere (never NaN) and zero gradient.
+#include <cmath>
+#include <limits>
+
+#include "tensor/backend.h"
+#include "tensor/cpu/dtype_dispatch.h"
+
+namespace ncl::cpu {
+namespace {
+
+// The mask row for x's row r, or nullptr when there is no mask.
+const int32_t* mask_row(const Tensor& mask, const SoftmaxArgs& a, int64_t r) {
+  if (!mask.defined()) return nullptr;
+  return mask.data<int32_t>() + ((r / a.group) % a.mask_rows) * a.cols;
+}
+
+// Max and log Σ exp(x - max) over the unmasked entries of one row; count = unmasked entries.
+template <class T>
+void row_stats(const T* x, const int32_t* m, int64_t cols, T* max_out, T* log_sum, int64_t* count) {
+  T mx = -std::numeric_limits<T>::infinity();
+  int64_t n = 0;
+  for (int64_t c = 0; c < cols; ++c)
+    if (!m || !m[c]) {
+      mx = std::max(mx, x[c]);
+      ++n;
+    }
+  T s = 0;
+  for (int64_t c = 0; c < cols; ++c)
+    if (!m || !m[c]) s += std::exp(x[c] - mx);
+  *max_out = mx;
+  *log_sum = std::log(s);
+  *count = n;
+}
+
+}  // namespace
+
+void softmax_forward(const Tensor& x, const Tensor& mask, Tensor& y, const SoftmaxArgs& a) {
+  dispatch_float(x.dtype(), "softmax_forward", [&](auto zero) {
+    using T = decltype(zero);
+    for (int64_t r = 0; r < a.rows; ++r) {
+      const T* xr = x.data<T>() + r * a.cols;
+      T* yr = y.data<T>() + r * a.cols;
+      const int32_t* m = mask_row(mask, a, r);
+      T mx, log_sum;
+      int64_t count;
+      row_stats(xr, m, a.cols, &mx, &log_sum, &count);
+      for (int64_t c = 0; c < a.cols; ++c) {
+        if (count == 0 || (m && m[c])) yr[c] = T(0);
+        else if (a.log) yr[c] = xr[c] - mx - log_sum;
+        else yr[c] = std::exp(xr[c] - mx - log_sum);
+      }
+    }
+  });
+}
+
+// softmax:     dx_c = y_c (dy_c - Σ_j dy_j y_j)
+// log_softmax: dx_c = dy_c - exp(y_c) Σ_j dy_j          (sums over unmasked j)
+void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& mask, Tensor& dx,
+                      const SoftmaxArgs& a) {
+  dispatch_float(y.dtype(), "softmax_backward", [&](auto zero) {
+    using T = decltype(zero);
+    for (int64_t r = 0; r < a.rows; ++r) {
+      const T* yr = y.data<T>() + r * a.cols;
+      const T* gr = dy.data<T>() + r * a.cols;
+      T* dr = dx.data<T>() + r * a.cols;
+      const int32_t* m = mask_row(mask, a, r);
+      int64_t count = 0;
+      T dot = 0;
+      for (int64_t c = 0; c < a.cols; ++c)
+        if (!m || !m[c]) {
+          dot += a.log ? gr[c] : gr[c] * yr[c];
+          ++count;
+        }
+      for (int64_t c = 0; c < a.cols; ++c) {
+        if (count == 0 || (m && m[c])) dr[c] = T(0);
+        else if (a.log) dr[c] = gr[c] - std::exp(yr[c]) * dot;
+        else dr[c] = yr[c] * (gr[c] - dot);
+      }
+    }
+  });
+}
+
+void logsumexp_forward(const Tensor& x, const Tensor& mask, Tensor& out, const SoftmaxArgs& a) {
+  dispatch_float(x.dtype(), "logsumexp_forward", [&](auto zero) {
+    using T = decltype(zero);
+    for (int64_t r = 0; r < a.rows; ++r) {
+      T mx, log_sum;
+      int64_t count;
+      row_stats(x.data<T>() + r * a.cols, mask_row(mask, a, r), a.cols, &mx, &log_sum, &count);
+      out.data<T>()[r] = count == 0 ? -std::numeric_limits<T>::infinity() : mx + log_sum;
+    }
+  });
+}
+
+}  // namespace ncl::cpu

@@ -1,0 +1,67 @@
+// Argument structs and op enums shared by the dispatcher (ops.cpp) and both backends.
+// Kernels see collapsed problem sizes (rows x cols, batch x M x N x K), never N-d shapes.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "tensor/shape.h"
+
+namespace ncl {
+
+// out = f(x, alpha). `alpha` is used only by the ops that say so.
+enum class UnaryOp {
+  Neg, Exp, Log, Sqrt, Abs, Square, Reciprocal,
+  Relu, Step,          // Step(x) = 1 if x > 0 else 0 (relu's derivative)
+  Sigmoid, Tanh,
+  Softplus,            // log(1 + e^x), computed without overflow
+  Elu, EluDeriv,       // elu (alpha = 1) and its derivative: 1 if x > 0 else e^x
+  Scale,               // alpha * x
+  AddScalar,           // x + alpha
+  PowScalar,           // x ^ alpha
+};
+
+// out = a (op) b, with b broadcast over a's (rows, cols) view as `Broadcast` says.
+enum class BinaryOp { Add, Sub, Mul, Div, Pow, Max, Min, Greater };
+enum class Broadcast {
+  None,    // b has a's shape
+  Scalar,  // b has one element
+  Row,     // b has `cols` elements, repeated for every row (a bias)
+  Column,  // b has `rows` elements, each repeated across its row
+};
+
+enum class ReduceOp { Sum, Max };
+
+// C[i] = alpha * op(A[i]) op(B[i]) + beta * C[i] for i < batch; op = transpose when asked.
+// A[i] starts at i * stride_a elements (0: one A shared by every batch entry); same for B.
+// Shapes before the transpose flag: A is (m, k) or (k, m) when trans_a; B is (k, n) or (n, k).
+struct GemmArgs {
+  int64_t batch = 1, m = 0, n = 0, k = 0;
+  bool trans_a = false, trans_b = false;
+  int64_t stride_a = 0, stride_b = 0;
+  double alpha = 1.0, beta = 0.0;
+};
+
+// Softmax over the last axis of x viewed as (rows, cols). Rows come in groups of `group`
+// consecutive rows (the queries of one attention matrix); group g uses mask row
+// g % mask_rows. Mask entries are I32, 1 = key removed.
+struct SoftmaxArgs {
+  int64_t rows = 0, cols = 0, group = 1, mask_rows = 0;
+  bool log = false;
+};
+
+// A strided copy of `shape` elements: dst[dst_offset + Σ i_d dst_strides[d]] =
+// src[src_offset + Σ i_d src_strides[d]]. A zero source stride broadcasts.
+struct CopyArgs {
+  Shape shape;
+  std::array<int64_t, Shape::kMaxRank> src_strides{}, dst_strides{};
+  int64_t src_offset = 0, dst_offset = 0;
+};
+
+struct AdamArgs {
+  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
+  bool decoupled = false;  // false: L2 added to the gradient (Adam); true: AdamW
+  int64_t step = 1;        // 1-based step number, for bias correction
+};
+
+}  // namespace ncl

@@ -1,0 +1,93 @@
+// Tensor ops: every computation in ncl reaches the kernels through these functions.
+//
+// Each op checks devices, dtypes and shapes (throwing ncl::Error that names the op and the
+// shapes), allocates its result, collapses the shapes to the kernel's (rows, cols) or
+// (batch, M, N, K) view and calls ncl::cpu::<op> or ncl::cuda::<op> (tensor/backend.h).
+// No gradients here: autograd/functions.h builds the differentiable versions on top.
+// All inputs of one op must share device and (for floating ops) dtype.
+#pragma once
+
+#include <vector>
+
+#include "tensor/kernel_args.h"
+#include "tensor/tensor.h"
+
+namespace ncl::ops {
+
+// ---- elementwise ---------------------------------------------------------------------------
+Tensor unary(UnaryOp op, const Tensor& x, double alpha = 0.0);
+inline Tensor neg(const Tensor& x) { return unary(UnaryOp::Neg, x); }
+inline Tensor exp(const Tensor& x) { return unary(UnaryOp::Exp, x); }
+inline Tensor log(const Tensor& x) { return unary(UnaryOp::Log, x); }
+inline Tensor sqrt(const Tensor& x) { return unary(UnaryOp::Sqrt, x); }
+inline Tensor scale(const Tensor& x, double s) { return unary(UnaryOp::Scale, x, s); }
+inline Tensor add_scalar(const Tensor& x, double s) { return unary(UnaryOp::AddScalar, x, s); }
+
+// b broadcasts over a when b has a's shape, one element, a's last-axis length and no other
+// axis above 1 (a row / bias), or a's shape with last axis 1 (a column). Anything else throws:
+// use broadcast_to first. The result has a's shape.
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
+inline Tensor add(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Add, a, b); }
+inline Tensor sub(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Sub, a, b); }
+inline Tensor mul(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Mul, a, b); }
+inline Tensor div(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Div, a, b); }
+// Whether the kernel can broadcast b over a directly, and how (no throw).
+bool broadcast_supported(const Shape& a, const Shape& b, Broadcast* mode);
+
+// out[i] = cond[i] != 0 ? a[i] : b[i]; cond is I32 with a's shape; a and b have equal shapes.
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+Tensor cast(const Tensor& x, DType dtype);
+void fill_(Tensor& x, double value);  // in place
+
+// ---- reductions ----------------------------------------------------------------------------
+// Over one axis; keepdim leaves that axis with size 1.
+Tensor sum(const Tensor& x, int axis, bool keepdim = false);
+Tensor mean(const Tensor& x, int axis, bool keepdim = false);
+// argmax (optional) receives the I32 index of the first maximum, shaped like the result.
+Tensor max(const Tensor& x, int axis, bool keepdim = false, Tensor* argmax = nullptr);
+Tensor sum_all(const Tensor& x);  // shape ()
+
+// ---- matrix products -----------------------------------------------------------------------
+// a (..., M, K) · b (..., K, N) -> (..., M, N), with optional transposes of the last two axes.
+// Batch axes must match, or b may be 2-D (one matrix shared by every batch entry; then, when
+// a is not transposed, the batch folds into M for a single large GEMM).
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+// c = alpha·op(a)·op(b) + beta·c, in place; c must already have the result shape.
+void matmul_into(const Tensor& a, const Tensor& b, Tensor& c, bool trans_a, bool trans_b,
+                 double alpha, double beta);
+
+// ---- softmax family (last axis) ------------------------------------------------------------
+// key_mask: undefined, or I32 (Bm, C) with 1 = key removed. x is (..., Q, C); its leading axes
+// flatten to G groups of Q rows and group g uses mask row g % Bm (so heads folded head-major,
+// g = h·B + b, share the mask of set b). Masked entries and fully masked rows give 0.
+Tensor softmax(const Tensor& x, const Tensor& key_mask = {});
+Tensor log_softmax(const Tensor& x, const Tensor& key_mask = {});
+// Gradient of softmax (log = false) or log_softmax (log = true) given its output y.
+Tensor softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& key_mask, bool log);
+Tensor logsumexp(const Tensor& x, const Tensor& key_mask = {});  // (...) without the last axis
+
+// ---- layer norm (last axis) ----------------------------------------------------------------
+struct LayerNormOutput { Tensor y, mean, rstd; };       // mean, rstd: (rows)
+struct LayerNormGrads { Tensor dx, dgamma, dbeta; };
+LayerNormOutput layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps);
+LayerNormGrads layer_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                                   const Tensor& rstd, const Tensor& dy);
+
+// ---- layout (all copy into a new contiguous tensor) ----------------------------------------
+Tensor permute(const Tensor& x, const std::vector<int>& perm);
+Tensor transpose(const Tensor& x, int axis0, int axis1);
+// numpy rules: x's axes align to the right of `shape`; size-1 axes repeat.
+Tensor broadcast_to(const Tensor& x, const Shape& shape);
+// The adjoint of broadcast_to: sums x (of a broadcast shape) down to `shape`.
+Tensor sum_to(const Tensor& x, const Shape& shape);
+Tensor concat(const std::vector<Tensor>& xs, int axis);
+Tensor slice(const Tensor& x, int axis, int64_t start, int64_t end);  // [start, end)
+// Rows of x viewed as (R, C...) picked by an I32 index (n) -> (n, C...).
+Tensor index_select(const Tensor& x, const Tensor& index);
+// out (rows, C...) = zeros, then out[index[i]] += src[i] for each row i of src (segment sum).
+Tensor index_add(const Tensor& src, const Tensor& index, int64_t rows);
+
+// ---- optimizer -----------------------------------------------------------------------------
+void adam_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamArgs& args);
+
+}  // namespace ncl::ops

@@ -1,0 +1,112 @@
+#include "tensor/storage.h"
+
+#include <bit>
+#include <cstdio>
+#include <utility>
+
+#include "tensor/backend.h"
+#include "tensor/error.h"
+
+namespace ncl {
+
+CachingAllocator::CachingAllocator(RawAlloc raw_alloc, RawFree raw_free)
+    : raw_alloc_(raw_alloc), raw_free_(raw_free) {}
+
+CachingAllocator::~CachingAllocator() { empty_cache(); }
+
+size_t CachingAllocator::bucket_size(size_t bytes) {
+  if (bytes <= 256) return 256;
+  // Four buckets per octave: 2^k * {1, 1.25, 1.5, 1.75}.
+  size_t octave = std::bit_floor(bytes);
+  size_t quarter = octave / 4;
+  size_t rounded = (bytes + quarter - 1) / quarter * quarter;
+  return rounded;
+}
+
+void* CachingAllocator::allocate(size_t bytes, size_t* bucket_bytes) {
+  size_t size = bucket_size(bytes);
+  *bucket_bytes = size;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = free_blocks_.find(size);
+    if (it != free_blocks_.end() && !it->second.empty()) {
+      void* ptr = it->second.back();
+      it->second.pop_back();
+      stats_.cache_hits++;
+      stats_.bytes_cached -= int64_t(size);
+      stats_.bytes_in_use += int64_t(size);
+      if (stats_.bytes_in_use > stats_.peak_bytes_in_use)
+        stats_.peak_bytes_in_use = stats_.bytes_in_use;
+      return ptr;
+    }
+  }
+  void* ptr = raw_alloc_(size);
+  if (!ptr) {
+    // Out of memory with blocks cached: give them back and try once more.
+    empty_cache();
+    ptr = raw_alloc_(size);
+  }
+  NCL_CHECK(ptr != nullptr, "allocator: out of memory allocating ", size, " bytes");
+  std::lock_guard<std::mutex> lock(mutex_);
+  stats_.os_allocations++;
+  stats_.bytes_in_use += int64_t(size);
+  if (stats_.bytes_in_use > stats_.peak_bytes_in_use) stats_.peak_bytes_in_use = stats_.bytes_in_use;
+  return ptr;
+}
+
+void CachingAllocator::release(void* ptr, size_t bucket_bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  free_blocks_[bucket_bytes].push_back(ptr);
+  stats_.bytes_in_use -= int64_t(bucket_bytes);
+  stats_.bytes_cached += int64_t(bucket_bytes);
+}
+
+void CachingAllocator::empty_cache() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& [size, blocks] : free_blocks_)
+    for (void* ptr : blocks) raw_free_(ptr);
+  free_blocks_.clear();
+  stats_.bytes_cached = 0;
+}
+
+AllocatorStats CachingAllocator::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+CachingAllocator& allocator_for(Device device) {
+  // Function-local statics: created on first use, destroyed after every Storage of main().
+  static CachingAllocator cpu_allocator(cpu::raw_alloc, cpu::raw_free);
+  static CachingAllocator cuda_allocator(cuda::raw_alloc, cuda::raw_free);
+  return device == Device::CPU ? cpu_allocator : cuda_allocator;
+}
+
+Storage::Storage(Device device, size_t bytes) : device_(device), bytes_(bytes) {
+  data_ = allocator_for(device).allocate(bytes, &bucket_bytes_);
+}
+
+Storage::~Storage() { free(); }
+
+Storage::Storage(Storage&& other) noexcept
+    : device_(other.device_),
+      data_(std::exchange(other.data_, nullptr)),
+      bytes_(std::exchange(other.bytes_, 0)),
+      bucket_bytes_(std::exchange(other.bucket_bytes_, 0)) {}
+
+Storage& Storage::operator=(Storage&& other) noexcept {
+  if (this != &other) {
+    free();
+    device_ = other.device_;
+    data_ = std::exchange(other.data_, nullptr);
+    bytes_ = std::exchange(other.bytes_, 0);
+    bucket_bytes_ = std::exchange(other.bucket_bytes_, 0);
+  }
+  return *this;
+}
+
+void Storage::free() {
+  if (data_) allocator_for(device_).release(data_, bucket_bytes_);
+  data_ = nullptr;
+}
+
+}  // namespace ncl
