@@ -1,0 +1,102 @@
+#include "nn/attention.h"
+
+#include <cmath>
+
+#include "autograd/functions.h"
+
+namespace ncl::nn {
+namespace {
+
+// (B, N, D) -> (H·B, N, D/H): contiguous feature blocks become head-major batch entries.
+Variable split_heads(const Variable& x, int64_t heads) {
+  int64_t B = x.dim(0), N = x.dim(1), D = x.dim(2);
+  Variable h = reshape(x, {B, N, heads, D / heads});  // (B, N, H, Dh)
+  h = permute(h, {2, 0, 1, 3});                        // (H, B, N, Dh)
+  return reshape(h, {heads * B, N, D / heads});        // (H·B, N, Dh)
+}
+
+// (H·B, N, Dh) -> (B, N, H·Dh): the inverse of split_heads.
+Variable merge_heads(const Variable& x, int64_t heads) {
+  int64_t B = x.dim(0) / heads, N = x.dim(1), Dh = x.dim(2);
+  Variable h = reshape(x, {heads, B, N, Dh});  // (H, B, N, Dh)
+  h = permute(h, {1, 2, 0, 3});                // (B, N, H, Dh)
+  return reshape(h, {B, N, heads * Dh});
+}
+
+}  // namespace
+
+MAB::MAB(int64_t dim_q, int64_t dim_k, int64_t dim, int64_t heads, bool ln, Rng& rng)
+    : dim_(dim),
+      heads_(heads),
+      fc_q_(dim_q, dim, rng),
+      fc_k_(dim_k, dim, rng),
+      fc_v_(dim_k, dim, rng),
+      fc_o_(dim, dim, rng) {
+  NCL_CHECK(heads > 0 && dim % heads == 0, "MAB: width ", dim, " is not divisible by ", heads,
+            " heads");
+  register_module("fc_q", fc_q_);
+  register_module("fc_k", fc_k_);
+  register_module("fc_v", fc_v_);
+  register_module("fc_o", fc_o_);
+  if (ln) {
+    ln0_ = std::make_unique<LayerNorm>(dim);
+    ln1_ = std::make_unique<LayerNorm>(dim);
+    register_module("ln0", *ln0_);
+    register_module("ln1", *ln1_);
+  }
+}
+
+Variable MAB::forward(const Variable& X, const Variable& Y, const Tensor& key_mask) const {
+  NCL_CHECK(X.rank() == 3 && Y.rank() == 3 && X.dim(0) == Y.dim(0), "MAB: X ", X.shape(),
+            " and Y ", Y.shape(), " must be (B, N, D) with the same B");
+  NCL_CHECK(!key_mask.defined() || key_mask.shape() == Shape({Y.dim(0), Y.dim(1)}),
+            "MAB: key mask ", key_mask.shape(), " must be (B, Nk) = (", Y.dim(0), ", ", Y.dim(1),
+            ")");
+  Variable Q = split_heads(fc_q_.forward(X), heads_);  // (H·B, Nq, Dh)
+  Variable K = split_heads(fc_k_.forward(Y), heads_);  // (H·B, Nk, Dh)
+  Variable V = split_heads(fc_v_.forward(Y), heads_);  // (H·B, Nk, Dh)
+  // Scale by the full width D, as the reference code does (see the header).
+  Variable scores = matmul(Q, K, false, /*trans_b=*/true) * (1.0 / std::sqrt(double(dim_)));
+  Variable A = softmax(scores, key_mask);              // (H·B, Nq, Nk); mask row (h·B+b) % B
+  Variable O = merge_heads(Q + matmul(A, V), heads_);  // (B, Nq, D)
+  if (ln0_) O = ln0_->forward(O);
+  O = O + relu(fc_o_.forward(O));
+  if (ln1_) O = ln1_->forward(O);
+  return O;
+}
+
+SAB::SAB(int64_t dim_in, int64_t dim, int64_t heads, bool ln, Rng& rng)
+    : mab_(dim_in, dim_in, dim, heads, ln, rng) {
+  register_module("mab", mab_);
+}
+
+Variable SAB::forward(const Variable& X, const Tensor& key_mask) const {
+  return mab_.forward(X, X, key_mask);
+}
+
+ISAB::ISAB(int64_t dim_in, int64_t dim, int64_t heads, int64_t inducing, bool ln, Rng& rng)
+    : mab0_(dim, dim_in, dim, heads, ln, rng), mab1_(dim_in, dim, dim, heads, ln, rng) {
+  register_module("mab0", mab0_);
+  register_module("mab1", mab1_);
+  I = register_parameter("I", init_xavier_uniform(rng, {1, inducing, dim}));
+}
+
+Variable ISAB::forward(const Variable& X, const Tensor& key_mask) const {
+  int64_t B = X.dim(0);
+  Variable inducing = broadcast_to(I, {B, I.dim(1), I.dim(2)});  // (B, m, D)
+  Variable H = mab0_.forward(inducing, X, key_mask);             // (B, m, D)
+  return mab1_.forward(X, H);                                    // (B, N, D)
+}
+
+PMA::PMA(int64_t dim, int64_t heads, int64_t seeds, bool ln, Rng& rng)
+    : mab_(dim, dim, dim, heads, ln, rng) {
+  register_module("mab", mab_);
+  S = register_parameter("S", init_xavier_uniform(rng, {1, seeds, dim}));
+}
+
+Variable PMA::forward(const Variable& Z, const Tensor& key_mask) const {
+  Variable seeds = broadcast_to(S, {Z.dim(0), S.dim(1), S.dim(2)});  // (B, k, D)
+  return mab_.forward(seeds, Z, key_mask);
+}
+
+}  // namespace ncl::nn

@@ -1,0 +1,70 @@
+// The Set Transformer's attention blocks: MAB, SAB, ISAB, PMA.
+//
+// We follow the reference code (juho-lee/set_transformer, modules.py), because the published
+// numbers come from it, not the paper's equations. For X (B, Nq, dim_q), Y (B, Nk, dim_k):
+//   Q = X Wqᵀ + bq,  K = Y Wkᵀ + bk,  V = Y Wvᵀ + bv            all (B, N, D)
+//   heads are contiguous D/H blocks of the feature axis, folded head-major into the batch
+//   (h·B + b), and per head A = softmax(Q_h K_hᵀ / √D) — the full width D, not D/H;
+//   O = Q + concat_h(A V_h)          residual on the *projected* query, no output projection
+//   O = LN0(O) if ln;  O = O + relu(O Woᵀ + bo);  O = LN1(O) if ln.
+// key_mask (I32 (B, Nk), 1 = key removed) removes keys only; a query whose keys are all
+// removed gets zero attention (O = Q there), never NaN.
+#pragma once
+
+#include <memory>
+
+#include "nn/layers.h"
+
+namespace ncl::nn {
+
+class MAB : public Module {
+ public:
+  MAB(int64_t dim_q, int64_t dim_k, int64_t dim, int64_t heads, bool ln, Rng& rng);
+  // X (B, Nq, dim_q), Y (B, Nk, dim_k) -> (B, Nq, dim)
+  Variable forward(const Variable& X, const Variable& Y, const Tensor& key_mask = {}) const;
+
+  int64_t dim() const { return dim_; }
+
+ private:
+  int64_t dim_, heads_;
+  Linear fc_q_, fc_k_, fc_v_, fc_o_;
+  std::unique_ptr<LayerNorm> ln0_, ln1_;  // null when ln is off
+};
+
+// SAB(X) = MAB(X, X): self-attention over the set, O(N²).
+class SAB : public Module {
+ public:
+  SAB(int64_t dim_in, int64_t dim, int64_t heads, bool ln, Rng& rng);
+  Variable forward(const Variable& X, const Tensor& key_mask = {}) const;  // (B, N, dim)
+
+ private:
+  MAB mab_;
+};
+
+// ISAB_m(X) = MAB(X, H) with H = MAB(I, X): attention through m learned inducing points I
+// (1, m, dim), O(N·m). The mask removes padded points as keys of the first MAB.
+class ISAB : public Module {
+ public:
+  ISAB(int64_t dim_in, int64_t dim, int64_t heads, int64_t inducing, bool ln, Rng& rng);
+  Variable forward(const Variable& X, const Tensor& key_mask = {}) const;  // (B, N, dim)
+
+  Variable I;  // (1, m, dim), Xavier-uniform
+
+ private:
+  MAB mab0_, mab1_;
+};
+
+// PMA_k(Z) = MAB(S, Z): pools a set into k learned seeds S (1, k, dim). No rFF on Z
+// (the reference code omits it too).
+class PMA : public Module {
+ public:
+  PMA(int64_t dim, int64_t heads, int64_t seeds, bool ln, Rng& rng);
+  Variable forward(const Variable& Z, const Tensor& key_mask = {}) const;  // (B, k, dim)
+
+  Variable S;  // (1, k, dim), Xavier-uniform
+
+ private:
+  MAB mab_;
+};
+
+}  // namespace ncl::nn

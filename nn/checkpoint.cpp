@@ -1,0 +1,72 @@
+#include "nn/checkpoint.h"
+
+#include <set>
+
+namespace ncl::nn {
+namespace {
+bool is_optimizer_state(const std::string& name) { return name.rfind("adam.", 0) == 0; }
+}  // namespace
+
+void save_checkpoint(const std::string& path, const Module& module, const Adam* optimizer,
+                     std::map<std::string, std::string> metadata) {
+  TensorFile file;
+  file.metadata = std::move(metadata);
+  file.metadata["format"] = kCheckpointFormat;
+  file.metadata["format_version"] = std::to_string(kCheckpointVersion);
+  for (const auto& [name, p] : module.named_parameters()) file.tensors.emplace_back(name, p.value());
+  if (optimizer) {
+    for (auto& entry : optimizer->state()) file.tensors.push_back(entry);
+    file.metadata["adam.step"] = std::to_string(optimizer->steps_taken());
+  }
+  save_safetensors(path, file);
+}
+
+TensorFile load_checkpoint(const std::string& path) {
+  TensorFile file = load_safetensors(path);
+  auto format = file.metadata.find("format");
+  NCL_CHECK(format != file.metadata.end() && format->second == kCheckpointFormat, path,
+            ": a safetensors file but not an ncl checkpoint (metadata 'format' is ",
+            format == file.metadata.end() ? "missing" : "'" + format->second + "'", ")");
+  auto version = file.metadata.find("format_version");
+  NCL_CHECK(version != file.metadata.end() &&
+                version->second == std::to_string(kCheckpointVersion),
+            path, ": checkpoint format version ",
+            version == file.metadata.end() ? "missing" : version->second, ", this ncl reads ",
+            kCheckpointVersion, "; HINT: re-train or convert the checkpoint with the ncl that made it");
+  return file;
+}
+
+void load_parameters(Module& module, const TensorFile& checkpoint) {
+  std::set<std::string> expected;
+  // Check everything first, so a failed load leaves the module untouched.
+  auto params = module.named_parameters();
+  for (const auto& [name, p] : params) {
+    expected.insert(name);
+    const Tensor* t = checkpoint.find(name);
+    NCL_CHECK(t != nullptr, "checkpoint: parameter '", name, "' ", p.shape(),
+              " is missing; HINT: was it saved from a different model or configuration?");
+    NCL_CHECK(t->shape() == p.shape(), "checkpoint: parameter '", name, "' has shape ",
+              t->shape(), ", the model expects ", p.shape());
+    NCL_CHECK(t->dtype() == p.dtype(), "checkpoint: parameter '", name, "' is ", t->dtype(),
+              ", the model expects ", p.dtype());
+  }
+  for (const auto& [name, t] : checkpoint.tensors)
+    NCL_CHECK(expected.count(name) || is_optimizer_state(name), "checkpoint: unexpected tensor '",
+              name, "' ", t.shape(), " not in the model; HINT: wrong model or configuration?");
+  for (auto& [name, p] : params) {
+    p.set_value(checkpoint.find(name)->to(p.device()).clone());
+    p.zero_grad();
+  }
+}
+
+void load_optimizer(Adam& optimizer, const TensorFile& checkpoint) {
+  auto step = checkpoint.metadata.find("adam.step");
+  NCL_CHECK(step != checkpoint.metadata.end(), "checkpoint: no optimizer state "
+            "(metadata 'adam.step' missing); HINT: it was saved without --resume support");
+  std::vector<std::pair<std::string, Tensor>> state;
+  for (const auto& entry : checkpoint.tensors)
+    if (is_optimizer_state(entry.first)) state.push_back(entry);
+  optimizer.load_state(state, std::stoll(step->second));
+}
+
+}  // namespace ncl::nn

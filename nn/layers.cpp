@@ -1,0 +1,56 @@
+#include "nn/layers.h"
+
+#include "autograd/functions.h"
+
+namespace ncl::nn {
+
+Linear::Linear(int64_t in, int64_t out, Rng& rng, bool with_bias) {
+  weight = register_parameter("weight", init_fan_in_uniform(rng, {out, in}, in));
+  if (with_bias) bias = register_parameter("bias", init_fan_in_uniform(rng, {out}, in));
+}
+
+Variable Linear::forward(const Variable& x) const {
+  NCL_CHECK(x.rank() >= 1 && x.dim(-1) == weight.dim(1), "Linear: input ", x.shape(),
+            " does not end in ", weight.dim(1), " features");
+  // (..., in) as rows of one GEMM against the shared (out, in) weight, transposed in place.
+  Variable x2 = x.rank() == 2 ? x : reshape(x, {x.numel() / x.dim(-1), x.dim(-1)});
+  Variable y = matmul(x2, weight, false, /*trans_b=*/true);  // (rows, out)
+  if (bias.defined()) y = y + bias;
+  return x.rank() == 2 ? y : reshape(y, x.shape().with(-1, weight.dim(0)));
+}
+
+MLP::MLP(const std::vector<int64_t>& widths, Activation activation, Rng& rng, bool final_bias)
+    : activation_(activation) {
+  NCL_CHECK(widths.size() >= 2, "MLP: needs at least input and output widths");
+  for (size_t i = 0; i + 1 < widths.size(); ++i) {
+    bool last = i + 2 == widths.size();
+    layers_.push_back(std::make_unique<Linear>(widths[i], widths[i + 1], rng, !last || final_bias));
+    register_module("layers." + std::to_string(i), *layers_.back());
+    if (activation == Activation::PReLU && !last)
+      slopes_.push_back(register_parameter("prelu." + std::to_string(i),
+                                           Tensor::full({1}, 0.25)));
+  }
+}
+
+Variable MLP::forward(const Variable& x) const {
+  Variable h = x;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    h = layers_[i]->forward(h);
+    if (i + 1 == layers_.size()) break;
+    switch (activation_) {
+      case Activation::ReLU: h = relu(h); break;
+      case Activation::PReLU: h = prelu(h, slopes_[i]); break;
+      case Activation::ELU: h = elu(h); break;
+    }
+  }
+  return h;
+}
+
+LayerNorm::LayerNorm(int64_t dim, double eps) : eps_(eps) {
+  weight = register_parameter("weight", Tensor::full({dim}, 1.0));
+  bias = register_parameter("bias", Tensor::zeros({dim}));
+}
+
+Variable LayerNorm::forward(const Variable& x) const { return layer_norm(x, weight, bias, eps_); }
+
+}  // namespace ncl::nn
