@@ -13,6 +13,8 @@ namespace ncl::cpu {
 
 // The textbook triple loop, kept as the test oracle for gemm (same contract as gemm).
 void gemm_naive(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& args);
+void set_blas_threads(int threads);
+int blas_threads();
 }  // namespace ncl::cpu
 
 namespace ncl::cuda {

@@ -3,6 +3,7 @@
 #include "tensor/ops.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "tensor/backend.h"
@@ -185,7 +186,10 @@ GemmArgs gemm_view(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b,
   return g;
 }
 
+std::atomic<int64_t> gemm_flop_counter{0};
+
 void run_gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& g) {
+  gemm_flop_counter.fetch_add(2 * g.batch * g.m * g.n * g.k, std::memory_order_relaxed);
   if (on_cuda(a)) cuda::gemm(a, b, c, g);
   else cpu::gemm(a, b, c, g);
 }
@@ -211,6 +215,10 @@ void matmul_into(const Tensor& a, const Tensor& b, Tensor& c, bool trans_a, bool
   g.beta = beta;
   run_gemm(a, b, c, g);
 }
+
+int64_t gemm_flops() { return gemm_flop_counter.load(std::memory_order_relaxed); }
+void set_cpu_threads(int threads) { cpu::set_blas_threads(threads); }
+int cpu_threads() { return cpu::blas_threads(); }
 
 // ---- softmax family ------------------------------------------------------------------------
 

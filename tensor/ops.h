@@ -87,6 +87,15 @@ Tensor index_select(const Tensor& x, const Tensor& index);
 // out (rows, C...) = zeros, then out[index[i]] += src[i] for each row i of src (segment sum).
 Tensor index_add(const Tensor& src, const Tensor& index, int64_t rows);
 
+// ---- CPU threads and counters --------------------------------------------------------------
+// Threads OpenBLAS may use for one GEMM (our own kernels are single-threaded, so BLAS threads
+// never oversubscribe the cores).
+void set_cpu_threads(int threads);
+int cpu_threads();
+// Floating-point operations issued to GEMM since the start (2·M·N·K per product), for the
+// benchmark's "fraction of the GEMM floor".
+int64_t gemm_flops();
+
 // ---- optimizer -----------------------------------------------------------------------------
 void adam_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamArgs& args);
 

@@ -38,6 +38,9 @@ void gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& g) {
   });
 }
 
+void set_blas_threads(int threads) { openblas_set_num_threads(threads); }
+int blas_threads() { return openblas_get_num_threads(); }
+
 void gemm_naive(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& g) {
   dispatch_float(a.dtype(), "gemm_naive", [&](auto zero) {
     using T = decltype(zero);

@@ -1,0 +1,79 @@
+// The ncl binary itself: `ncl info` on a real checkpoint, on a missing and a corrupt file,
+// and bad usage (exit codes 0 / 1 / 2, one clear error line).
+#include <unistd.h>
+
+#include <array>
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "nn/checkpoint.h"
+#include "nn/layers.h"
+
+using namespace ncl;
+
+namespace {
+
+struct Run {
+  int code;
+  std::string output;  // stdout and stderr together
+};
+
+Run run_ncl(const std::string& args) {
+  std::string command = std::string(NCL_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string out;
+  std::array<char, 4096> buffer;
+  while (size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) out.append(buffer.data(), n);
+  int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string temp_file(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / ("ncl_cli_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  return (dir / name).string();
+}
+
+}  // namespace
+
+TEST_CASE("ncl info prints a checkpoint's metadata and parameter count", "[cli]") {
+  Rng rng(0);
+  nn::Linear linear(3, 4, rng);
+  std::string path = temp_file("linear.safetensors");
+  nn::save_checkpoint(path, linear, nullptr, {{"model", "linear"}, {"step", "7"}});
+  Run r = run_ncl("info " + path);
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  REQUIRE_THAT(r.output, Catch::Contains("model       linear"));
+  REQUIRE_THAT(r.output, Catch::Contains("step        7"));
+  REQUIRE_THAT(r.output, Catch::Contains("parameters  16 in 2 tensors"));
+}
+
+TEST_CASE("ncl: bad input and bad usage give one clear line and a non-zero exit", "[cli]") {
+  SECTION("missing checkpoint: exit 1") {
+    Run r = run_ncl("info " + temp_file("absent.safetensors"));
+    REQUIRE(r.code == 1);
+    REQUIRE_THAT(r.output, Catch::StartsWith("ncl: error:") && Catch::Contains("cannot open"));
+    REQUIRE(std::count(r.output.begin(), r.output.end(), '\n') == 1);
+  }
+  SECTION("corrupt checkpoint: exit 1") {
+    std::string path = temp_file("corrupt.safetensors");
+    std::ofstream(path) << "definitely not a checkpoint";
+    Run r = run_ncl("info " + path);
+    REQUIRE(r.code == 1);
+    REQUIRE_THAT(r.output, Catch::StartsWith("ncl: error:"));
+  }
+  SECTION("unknown flag: exit 2") {
+    Run r = run_ncl("info --no-such-flag x");
+    REQUIRE(r.code == 2);
+  }
+  SECTION("no subcommand: exit 2") { REQUIRE(run_ncl("").code == 2); }
+  SECTION("--help: exit 0") {
+    Run r = run_ncl("--help");
+    REQUIRE(r.code == 0);
+    REQUIRE_THAT(r.output, Catch::Contains("info"));
+  }
+}
