@@ -17,6 +17,26 @@ Variable::Variable(Tensor value, bool requires_grad) : impl_(std::make_shared<Im
   impl_->requires_grad = requires_grad;
 }
 
+// A Node owns its inputs' Impls, which own their Nodes: left to the default destructor, a graph
+// that never ran backward (backward releases it as it goes) is freed by one nested call per op,
+// and a long chain overflows the stack. Instead, each Node this Impl is the last owner of gives
+// up its edges one by one; an input Impl about to die first hands its Node to `pending`, so
+// every destructor called inside this loop is shallow.
+Variable::Impl::~Impl() {
+  std::vector<std::shared_ptr<Node>> pending;
+  if (node) pending.push_back(std::move(node));
+  while (!pending.empty()) {
+    std::shared_ptr<Node> current = std::move(pending.back());
+    pending.pop_back();
+    if (current.use_count() != 1) continue;  // someone else still holds it
+    for (Variable& input : current->inputs) {
+      if (input.impl_ && input.impl_.use_count() == 1 && input.impl_->node)
+        pending.push_back(std::move(input.impl_->node));
+      input.impl_.reset();  // one reference less (an input used twice dies on its second edge)
+    }
+  }
+}
+
 const Tensor& Variable::value() const {
   NCL_CHECK(defined(), "Variable: undefined");
   return impl_->value;

@@ -71,6 +71,7 @@ class Variable {
     Tensor grad;
     bool requires_grad = false;
     std::shared_ptr<Node> node;
+    ~Impl();  // frees a chain of Nodes iteratively (variable.cpp)
   };
   std::shared_ptr<Impl> impl_;
 

@@ -1,0 +1,216 @@
+// The backward engine (autograd/engine.cpp, variable.cpp): accumulation, when a graph is and
+// is not built, detach and scale_grad, the errors for a released graph and a missing seed,
+// that intermediates keep no gradient, that 100000-op chains neither recurse in backward nor
+// in destruction, and that leaf gradients never alias one another.
+#include <catch2/catch.hpp>
+#include <pthread.h>
+
+#include <cmath>
+#include <exception>
+
+#include "autograd/functions.h"
+#include "tensor/ops.h"
+#include "tests/helpers.h"
+
+using namespace ncl;
+using Catch::Matchers::Contains;
+using ncl::test::random_tensor;
+using ncl::test::require_close;
+
+namespace {
+Tensor f64(const std::vector<double>& v, const Shape& s) {
+  return Tensor::from_vector(v, s, DType::F64);
+}
+}  // namespace
+
+TEST_CASE("engine: a variable used twice accumulates both paths", "[autograd]") {
+  // y = x*x + x, dy/dx = 2x + 1.
+  Variable x(f64({-1.5, 0.0, 2.0}, {3}), true);
+  Variable y = x * x + x;
+  y.backward(Tensor::full({3}, 1.0, DType::F64));
+  require_close(x.grad(), f64({-2.0, 1.0, 5.0}, {3}), 0, 0);
+
+  // A second backward through a fresh graph adds to the leaf's gradient.
+  sum_all(x * x + x).backward();
+  require_close(x.grad(), f64({-4.0, 2.0, 10.0}, {3}), 0, 0);
+  x.zero_grad();
+  CHECK_FALSE(x.grad().defined());
+}
+
+TEST_CASE("engine: every gradient has its leaf's shape and dtype", "[autograd]") {
+  Variable a(random_tensor({2, 3, 5}, 1), true), b(random_tensor({5}, 2), true);
+  Variable w(random_tensor({5, 4}, 3), true);
+  Variable loss = mean_all(matmul(a * b, w));
+  loss.backward();
+  for (const Variable& v : {a, b, w}) {
+    REQUIRE(v.grad().defined());
+    CHECK(v.grad().shape() == v.shape());
+    CHECK(v.grad().dtype() == DType::F64);
+  }
+}
+
+TEST_CASE("engine: no graph without grad mode or without a leaf that asks", "[autograd]") {
+  Variable x(random_tensor({3}, 1), true), c(random_tensor({3}, 2), false);
+  {
+    NoGradGuard no_grad;
+    CHECK_FALSE(grad_enabled());
+    Variable y = exp(x) * x;
+    CHECK(y.node() == nullptr);
+    CHECK_FALSE(y.requires_grad());
+    CHECK(y.is_leaf());
+  }
+  CHECK(grad_enabled());
+  Variable z = exp(c) * c;
+  CHECK(z.node() == nullptr);
+  CHECK_FALSE(z.requires_grad());
+  CHECK_THROWS_WITH(sum_all(z).backward(), Contains("does not require a gradient"));
+
+  Variable mixed = x * c;  // one input asks: a node, and c gets nothing
+  REQUIRE(mixed.node() != nullptr);
+  CHECK(mixed.node()->needs_grad == std::vector<bool>{true, false});
+  sum_all(mixed).backward();
+  CHECK(x.grad().defined());
+  CHECK_FALSE(c.grad().defined());
+}
+
+TEST_CASE("engine: detach stops gradients, scale_grad scales them", "[autograd]") {
+  Variable x(f64({1.0, 2.0}, {2}), true);
+  // y = x·detach(x): the detached factor is a constant, so dy/dx = x, not 2x.
+  Variable d = detach(x);
+  CHECK(d.is_leaf());
+  CHECK_FALSE(d.requires_grad());
+  sum_all(x * d).backward();
+  require_close(x.grad(), f64({1.0, 2.0}, {2}), 0, 0);
+
+  x.zero_grad();
+  Variable s = scale_grad(x, -0.25);
+  require_close(s.value(), x.value(), 0, 0);  // identity forward
+  sum_all(s * 3.0).backward();
+  require_close(x.grad(), f64({-0.75, -0.75}, {2}), 0, 0);
+
+  x.zero_grad();
+  sum_all(scale_grad(x, 0.0) + x).backward();  // s = 0 stops this path only
+  require_close(x.grad(), f64({1.0, 1.0}, {2}), 0, 0);
+}
+
+TEST_CASE("engine: misuse is reported", "[autograd]") {
+  Variable x(random_tensor({2, 3}, 1), true);
+  SECTION("backward twice through one graph") {
+    Variable loss = sum_all(exp(x));
+    loss.backward();
+    CHECK_THROWS_AS(loss.backward(), Error);
+    CHECK_THROWS_WITH(loss.backward(), Contains("released"));
+  }
+  SECTION("a non-scalar output needs a seed") {
+    Variable y = exp(x);
+    CHECK_THROWS_WITH(y.backward(), Contains("seed"));
+    CHECK_THROWS_AS(y.backward(Tensor::zeros({3, 2}, DType::F64)), Error);  // wrong seed shape
+    CHECK_NOTHROW(y.backward(Tensor::full({2, 3}, 1.0, DType::F64)));
+  }
+  SECTION("a backward closure returning the wrong shape") {
+    Variable bad = make_result("bad", x.value(), {x},
+                               [](const Tensor&, const std::vector<bool>&) {
+                                 return std::vector<Tensor>{Tensor::zeros({6}, DType::F64)};
+                               });
+    CHECK_THROWS_WITH(sum_all(bad).backward(), Contains("bad"));
+  }
+}
+
+TEST_CASE("engine: intermediate gradients are not kept", "[autograd]") {
+  Variable x(random_tensor({4}, 1), true);
+  Variable h = exp(x);
+  Variable g = h * h;
+  Variable loss = sum_all(g);
+  loss.backward();
+  CHECK(x.grad().defined());
+  CHECK_FALSE(h.grad().defined());
+  CHECK_FALSE(g.grad().defined());
+  CHECK_FALSE(loss.grad().defined());
+}
+
+namespace {
+// Runs fn on a thread with a 1 MiB stack, an eighth of the usual main-thread stack: code that
+// recurses once per graph vertex crashes there well before 100000 vertices, so passing proves
+// the traversal is iterative rather than lucky. Exceptions are carried back to this thread.
+template <class Fn>
+void run_on_small_stack(Fn fn) {
+  struct Job {
+    Fn fn;
+    std::exception_ptr error;
+  } job{std::move(fn), nullptr};
+  auto body = [](void* arg) -> void* {
+    auto* j = static_cast<Job*>(arg);
+    try {
+      j->fn();
+    } catch (...) {
+      j->error = std::current_exception();
+    }
+    return nullptr;
+  };
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, size_t(1) << 20);
+  pthread_t thread;
+  int rc = pthread_create(&thread, &attr, body, &job);
+  pthread_attr_destroy(&attr);
+  REQUIRE(rc == 0);
+  pthread_join(thread, nullptr);
+  if (job.error) std::rethrow_exception(job.error);
+}
+}  // namespace
+
+TEST_CASE("engine: a 100000-op chain neither recurses in backward nor in destruction",
+          "[autograd]") {
+  const int depth = 100000;
+  Variable x(f64({0.5}, {1}), true);
+  SECTION("backward, then destruction") {
+    Tensor y_value;
+    run_on_small_stack([&] {
+      Variable y = x;
+      for (int i = 0; i < depth; ++i) y = add_scalar(y, 1e-5);
+      sum_all(y).backward();
+      y_value = y.value();
+    });
+    require_close(x.grad(), f64({1.0}, {1}), 0, 0);
+    require_close(y_value, f64({0.5 + depth * 1e-5}, {1}), 1e-9, 0);
+  }
+  SECTION("destruction of a graph that never ran backward") {
+    bool required_grad = false;
+    run_on_small_stack([&] {
+      Variable y = x;
+      for (int i = 0; i < depth; ++i) y = scale(y, 1.0);
+      required_grad = y.requires_grad();
+    });  // the whole chain was freed when y went out of scope, on the small stack
+    CHECK(required_grad);
+  }
+  SECTION("destruction of a chain whose ops use their input twice") {
+    run_on_small_stack([&] {
+      Variable y = x;
+      for (int i = 0; i < depth; ++i) y = y * y;  // each node holds its input on two edges
+    });
+    SUCCEED("no stack overflow");
+  }
+  SECTION("a graph shared between two outputs survives the first one's destruction") {
+    Variable h = exp(x);
+    Variable kept = h * 2.0;
+    { Variable dropped = h + 1.0; }
+    sum_all(kept).backward();
+    require_close(x.grad(), f64({2 * std::exp(0.5)}, {1}), 1e-15, 0);
+  }
+}
+
+TEST_CASE("engine: leaf gradients do not alias each other", "[autograd]") {
+  // y = a + b sends the same dy to both inputs; each leaf must receive its own copy, so an
+  // optimizer that scales one gradient in place cannot change the other.
+  Variable a(f64({1, 2, 3}, {3}), true), b(f64({4, 5, 6}, {3}), true);
+  Tensor seed = f64({1, 1, 1}, {3});
+  (a + b).backward(seed);
+  REQUIRE(a.grad().defined());
+  REQUIRE(b.grad().defined());
+  CHECK_FALSE(a.grad().shares_storage_with(b.grad()));
+  CHECK_FALSE(a.grad().shares_storage_with(seed));
+  Tensor ga = a.grad();
+  ga.data<double>()[0] = 100;
+  CHECK(b.grad().to_vector() == std::vector<double>{1, 1, 1});
+  CHECK(seed.to_vector() == std::vector<double>{1, 1, 1});
+}

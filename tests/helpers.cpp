@@ -1,0 +1,58 @@
+#include "tests/helpers.h"
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <sstream>
+#include <vector>
+
+#include "tensor/random.h"
+
+namespace ncl::test {
+
+Tensor random_tensor(const Shape& shape, uint64_t seed, DType dtype, double lo, double hi) {
+  Rng rng(seed);
+  return rng.uniform_tensor(shape, lo, hi, dtype);
+}
+
+namespace {
+std::string first_entries(const std::vector<double>& v) {
+  std::ostringstream out;
+  out.precision(10);
+  out << "[";
+  for (size_t i = 0; i < v.size() && i < 5; ++i) out << (i ? ", " : "") << v[i];
+  return out.str() + (v.size() > 5 ? ", ...]" : "]");
+}
+}  // namespace
+
+void require_close(const Tensor& actual, const Tensor& expected, double rtol, double atol) {
+  INFO("actual " << actual.shape() << ", expected " << expected.shape());
+  REQUIRE(actual.shape() == expected.shape());
+  std::vector<double> a = actual.to_vector(), e = expected.to_vector();
+  // Worst element by how far it is past its own tolerance; a NaN on either side is the worst.
+  size_t worst = 0;
+  double worst_excess = -INFINITY, max_abs_diff = 0;
+  bool ok = true;
+  for (size_t i = 0; i < a.size(); ++i) {
+    double diff = std::abs(a[i] - e[i]);
+    bool same_inf = std::isinf(a[i]) && a[i] == e[i];
+    double excess = same_inf ? -INFINITY : std::isnan(diff) ? INFINITY
+                                                            : diff - (atol + rtol * std::abs(e[i]));
+    if (!same_inf) max_abs_diff = std::max(max_abs_diff, std::isnan(diff) ? INFINITY : diff);
+    if (excess > 0) ok = false;
+    if (excess > worst_excess) worst_excess = excess, worst = i;
+  }
+  if (ok) return;
+  std::ostringstream msg;
+  msg.precision(12);
+  msg << "not close (rtol " << rtol << ", atol " << atol << "): worst at flat index " << worst
+      << ": actual " << a[worst] << " expected " << e[worst] << "; max |diff| " << max_abs_diff
+      << "\n  actual   " << first_entries(a) << "\n  expected " << first_entries(e);
+  FAIL(msg.str());
+}
+
+void require_gradcheck(const GradcheckResult& result) {
+  INFO(result.message);
+  REQUIRE(result.ok);
+}
+
+}  // namespace ncl::test

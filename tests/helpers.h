@@ -1,0 +1,23 @@
+// Helpers shared by every test file: seeded random tensors, an elementwise closeness check that
+// says where and by how much two tensors differ, and a gradcheck assertion that prints why.
+#pragma once
+
+#include <cstdint>
+
+#include "autograd/gradcheck.h"
+#include "tensor/tensor.h"
+
+namespace ncl::test {
+
+// Uniform values in [lo, hi) from Rng(seed), as `dtype` on the CPU.
+Tensor random_tensor(const Shape& shape, uint64_t seed, DType dtype = DType::F64, double lo = -1.0,
+                     double hi = 1.0);
+
+// Requires equal shapes and |actual - expected| <= atol + rtol·|expected| everywhere. On
+// failure reports the worst index with both values, the max |diff| and the first 5 entries.
+void require_close(const Tensor& actual, const Tensor& expected, double rtol, double atol);
+
+// INFO(result.message); REQUIRE(result.ok).
+void require_gradcheck(const GradcheckResult& result);
+
+}  // namespace ncl::test
