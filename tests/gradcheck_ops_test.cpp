@@ -28,8 +28,11 @@ using V = std::vector<Variable>;
 // Inputs: values in [-1, 1); positive ones in [0.5, 2); ones at least 0.2 away from 0 (for the
 // kinks of relu, elu and prelu, far beyond the 1e-6 step); and distinct ones spaced 0.1 apart
 // in a random order (for max, so no two entries are within a step of a tie).
-Tensor rnd(const Shape& s, uint64_t seed) { return random_tensor(s, seed); }
-Tensor pos(const Shape& s, uint64_t seed) { return random_tensor(s, seed, DType::F64, 0.5, 2.0); }
+Tensor uni(const Shape& s, uint64_t seed, double lo, double hi) {
+  return random_tensor(s, seed, DType::F64, lo, hi);
+}
+Tensor rnd(const Shape& s, uint64_t seed) { return uni(s, seed, -1.0, 1.0); }
+Tensor pos(const Shape& s, uint64_t seed) { return uni(s, seed, 0.5, 2.0); }
 Tensor away(const Shape& s, uint64_t seed) {
   Rng rng(seed);
   std::vector<double> v(static_cast<size_t>(s.numel()));
@@ -87,9 +90,9 @@ TEST_CASE("gradcheck: unary and scalar elementwise functions", "[grad]") {
       {"sqrt", [](const V& v) { return ncl::sqrt(v[0]); }, {pos(s, 4)}},
       {"square", [](const V& v) { return ncl::square(v[0]); }, {rnd(s, 5)}},
       {"relu", [](const V& v) { return ncl::relu(v[0]); }, {away(s, 6)}},
-      {"sigmoid", [](const V& v) { return ncl::sigmoid(v[0]); }, {random_tensor(s, 7, DType::F64, -4, 4)}},
-      {"tanh", [](const V& v) { return ncl::tanh(v[0]); }, {random_tensor(s, 8, DType::F64, -2, 2)}},
-      {"softplus", [](const V& v) { return ncl::softplus(v[0]); }, {random_tensor(s, 9, DType::F64, -4, 4)}},
+      {"sigmoid", [](const V& v) { return ncl::sigmoid(v[0]); }, {uni(s, 7, -4, 4)}},
+      {"tanh", [](const V& v) { return ncl::tanh(v[0]); }, {uni(s, 8, -2, 2)}},
+      {"softplus", [](const V& v) { return ncl::softplus(v[0]); }, {uni(s, 9, -4, 4)}},
       {"elu", [](const V& v) { return ncl::elu(v[0]); }, {away(s, 10)}},
       {"prelu, shared slope", [](const V& v) { return ncl::prelu(v[0], v[1]); },
        {away(s, 11), Tensor::from_vector({0.25}, {1}, DType::F64)}},
@@ -97,9 +100,11 @@ TEST_CASE("gradcheck: unary and scalar elementwise functions", "[grad]") {
        {away(s, 12), rnd({5}, 13)}},
       {"scale", [](const V& v) { return ncl::scale(v[0], -1.75); }, {rnd(s, 14)}},
       {"add_scalar", [](const V& v) { return ncl::add_scalar(v[0], 0.5); }, {rnd(s, 15)}},
-      {"scalar operators", [](const V& v) { return (2.0 * v[0] - 1.0) / 4.0 + 3.0; }, {rnd(s, 16)}},
+      {"scalar operators", [](const V& v) { return (2.0 * v[0] - 1.0) / 4.0 + 3.0; },
+       {rnd(s, 16)}},
       {"pow_scalar 2.5", [](const V& v) { return ncl::pow_scalar(v[0], 2.5); }, {pos(s, 17)}},
-      {"pow_scalar 3 (negative x)", [](const V& v) { return ncl::pow_scalar(v[0], 3.0); }, {rnd(s, 18)}},
+      {"pow_scalar 3 (negative x)", [](const V& v) { return ncl::pow_scalar(v[0], 3.0); },
+       {rnd(s, 18)}},
       {"where", [](const V& v) {
          Tensor cond = i32({1, 0, 0, 1, 1, 0, 1, 0, 1, 1, 0, 0, 0, 1, 0,
                             1, 1, 1, 0, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1}, {2, 3, 5});
@@ -131,7 +136,9 @@ TEST_CASE("gradcheck: reductions over each axis", "[grad]") {
 
 TEST_CASE("gradcheck: matmul", "[grad]") {
   const int64_t B = 2, M = 3, K = 5, N = 4;
-  auto mat = [](int64_t rows, int64_t cols, bool t) { return t ? Shape{cols, rows} : Shape{rows, cols}; };
+  auto mat = [](int64_t rows, int64_t cols, bool t) {
+    return t ? Shape{cols, rows} : Shape{rows, cols};
+  };
   auto bmat = [](int64_t b, int64_t rows, int64_t cols, bool t) {
     return t ? Shape{b, cols, rows} : Shape{b, rows, cols};
   };
@@ -141,9 +148,11 @@ TEST_CASE("gradcheck: matmul", "[grad]") {
       std::string flags = std::string(" ta=") + (ta ? "1" : "0") + " tb=" + (tb ? "1" : "0");
       auto fn = [ta, tb](const V& v) { return ncl::matmul(v[0], v[1], ta, tb); };
       cases.push_back({"2-D" + flags, fn, {rnd(mat(M, K, ta), 1), rnd(mat(K, N, tb), 2)}});
-      cases.push_back({"batched" + flags, fn, {rnd(bmat(B, M, K, ta), 3), rnd(bmat(B, K, N, tb), 4)}});
+      cases.push_back(
+          {"batched" + flags, fn, {rnd(bmat(B, M, K, ta), 3), rnd(bmat(B, K, N, tb), 4)}});
       if (!ta)  // a shared b needs an untransposed a (it folds the batch into rows)
-        cases.push_back({"shared 2-D b" + flags, fn, {rnd(bmat(B, M, K, false), 5), rnd(mat(K, N, tb), 6)}});
+        cases.push_back(
+            {"shared 2-D b" + flags, fn, {rnd(bmat(B, M, K, false), 5), rnd(mat(K, N, tb), 6)}});
     }
   run_cases(cases);
 }
@@ -153,9 +162,11 @@ TEST_CASE("gradcheck: layout functions", "[grad]") {
   run_cases({
       {"reshape", [](const V& v) { return ncl::reshape(v[0], {5, 6}); }, {rnd(s, 1)}},
       {"permute", [](const V& v) { return ncl::permute(v[0], {2, 0, 1}); }, {rnd(s, 2)}},
-      {"permute, negative axes", [](const V& v) { return ncl::permute(v[0], {-2, -1, 0}); }, {rnd(s, 3)}},
+      {"permute, negative axes", [](const V& v) { return ncl::permute(v[0], {-2, -1, 0}); },
+       {rnd(s, 3)}},
       {"transpose", [](const V& v) { return ncl::transpose(v[0], 0, 2); }, {rnd(s, 4)}},
-      {"broadcast_to", [](const V& v) { return ncl::broadcast_to(v[0], {2, 3, 5}); }, {rnd({3, 1}, 5)}},
+      {"broadcast_to", [](const V& v) { return ncl::broadcast_to(v[0], {2, 3, 5}); },
+       {rnd({3, 1}, 5)}},
       {"sum_to", [](const V& v) { return ncl::sum_to(v[0], {3, 1}); }, {rnd(s, 6)}},
       {"concat of 3", [](const V& v) { return ncl::concat({v[0], v[1], v[2]}, 1); },
        {rnd({2, 1, 5}, 7), rnd({2, 3, 5}, 8), rnd({2, 2, 5}, 9)}},
@@ -191,11 +202,15 @@ TEST_CASE("gradcheck: softmax family, with and without key masks", "[grad]") {
       {"softmax", [](const V& v) { return ncl::softmax(v[0]); }, {rnd(plain, 1)}},
       {"log_softmax", [](const V& v) { return ncl::log_softmax(v[0]); }, {rnd(plain, 2)}},
       {"logsumexp", [](const V& v) { return ncl::logsumexp(v[0]); }, {rnd(plain, 3)}},
-      {"softmax, row mask", [=](const V& v) { return ncl::softmax(v[0], row_mask); }, {rnd(rows, 4)}},
-      {"log_softmax, row mask", [=](const V& v) { return ncl::log_softmax(v[0], row_mask); }, {rnd(rows, 5)}},
+      {"softmax, row mask", [=](const V& v) { return ncl::softmax(v[0], row_mask); },
+       {rnd(rows, 4)}},
+      {"log_softmax, row mask", [=](const V& v) { return ncl::log_softmax(v[0], row_mask); },
+       {rnd(rows, 5)}},
       {"logsumexp, row mask", finite_lse(row_mask, {3, 1}), {rnd(rows, 6)}},
-      {"softmax, head mask", [=](const V& v) { return ncl::softmax(v[0], head_mask); }, {rnd(heads, 7)}},
-      {"log_softmax, head mask", [=](const V& v) { return ncl::log_softmax(v[0], head_mask); }, {rnd(heads, 8)}},
+      {"softmax, head mask", [=](const V& v) { return ncl::softmax(v[0], head_mask); },
+       {rnd(heads, 7)}},
+      {"log_softmax, head mask", [=](const V& v) { return ncl::log_softmax(v[0], head_mask); },
+       {rnd(heads, 8)}},
       {"logsumexp, head mask", finite_lse(head_mask, {4, 3}), {rnd(heads, 9)}},
   });
 }
@@ -203,13 +218,14 @@ TEST_CASE("gradcheck: softmax family, with and without key masks", "[grad]") {
 TEST_CASE("gradcheck: layer norm, losses, reparameterisation", "[grad]") {
   Tensor eps = Rng(3).normal_tensor({2, 3}, 0.0, 1.0, DType::F64);
   run_cases({
-      {"layer_norm (x, gamma, beta)", [](const V& v) { return ncl::layer_norm(v[0], v[1], v[2]); },
-       {random_tensor({2, 3, 5}, 1, DType::F64, -2, 2), away({5}, 2), rnd({5}, 3)}},
+      {"layer_norm (x, gamma, beta)",
+       [](const V& v) { return ncl::layer_norm(v[0], v[1], v[2]); },
+       {uni({2, 3, 5}, 1, -2, 2), away({5}, 2), rnd({5}, 3)}},
       {"bce_with_logits", [](const V& v) { return ncl::bce_with_logits(v[0], v[1]); },
-       {random_tensor({2, 3, 5}, 4, DType::F64, -3, 3), random_tensor({2, 3, 5}, 5, DType::F64, 0, 1)}},
+       {uni({2, 3, 5}, 4, -3, 3), uni({2, 3, 5}, 5, 0, 1)}},
       {"gaussian_log_density, x (B,N,1,D) against (B,1,K,D)",
        [](const V& v) { return ncl::gaussian_log_density(v[0], v[1], v[2]); },
-       {rnd({2, 3, 1, 4}, 6), rnd({2, 1, 3, 4}, 7), random_tensor({2, 1, 3, 4}, 8, DType::F64, 0.5, 1.5)}},
+       {rnd({2, 3, 1, 4}, 6), rnd({2, 1, 3, 4}, 7), uni({2, 1, 3, 4}, 8, 0.5, 1.5)}},
       {"reparameterize", [=](const V& v) { return ncl::reparameterize(v[0], v[1], eps); },
        {rnd({2, 3}, 9), pos({2, 3}, 10)}},
   });

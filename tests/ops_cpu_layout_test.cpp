@@ -61,6 +61,7 @@ TEST_CASE("broadcast_to repeats size-1 and new axes; sum_to is its adjoint", "[t
   CHECK(b.to_vector() == expected);
   CHECK(ops::broadcast_to(f64({7, 8}, {2}), {3, 2}).to_vector() ==
         std::vector<double>{7, 8, 7, 8, 7, 8});
+  CHECK(ops::broadcast_to(f64({4}, {}), {2, 2}).to_vector() == std::vector<double>{4, 4, 4, 4});
   CHECK_THROWS_AS(ops::broadcast_to(f64({1, 2, 3}, {3}), {2, 4}), Error);
   CHECK_THROWS_AS(ops::broadcast_to(Tensor::zeros({2, 3}, DType::F64), {3}), Error);
 
@@ -70,6 +71,8 @@ TEST_CASE("broadcast_to repeats size-1 and new axes; sum_to is its adjoint", "[t
   // (2, 3, 4) -> (2, 1, 4): sum over j = 300 i + 30 + 3 k.
   require_close(ops::sum_to(x, {2, 1, 4}),
                 f64({30, 33, 36, 39, 330, 333, 336, 339}, {2, 1, 4}), 0, 0);
+  // (2, 3, 4) -> (): Σ 100 i = 100·12, Σ 10 j = 10·3·8, Σ k = 6·6.
+  require_close(ops::sum_to(x, {}), f64({100 * 12 + 10 * 3 * 8 + 6 * 6}, {}), 0, 0);
   CHECK(ops::sum_to(x, {2, 3, 4}).shares_storage_with(x));  // nothing to sum
   CHECK_THROWS_AS(ops::sum_to(x, {2, 4}), Error);
 }

@@ -1,11 +1,13 @@
-// Forward values of every op in tensor/ops.h on the CPU, against hand-computed numbers or an
-// independent scalar reference: elementwise ops and each broadcast mode, reductions, matmul
-// against the naive GEMM oracle, the masked softmax family, layer norm, layout ops, Adam/AdamW.
+// Forward values of the compute ops in tensor/ops.h on the CPU, against hand-computed numbers
+// or an independent scalar reference: elementwise ops and each broadcast mode, reductions,
+// matmul against the naive GEMM oracle, the masked softmax family and layer norm. (Layout ops
+// and Adam: ops_cpu_layout_test.cpp.)
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <string>
 
 #include "tensor/backend.h"
 #include "tensor/ops.h"
@@ -92,7 +94,9 @@ TEST_CASE("binary: every op under every broadcast mode", "[tensor]") {
   };
   const std::vector<Mode> modes{
       {"none", f64({0.5, 3, 2, 4, 1, 8}, {2, 3}), Broadcast::None,
-       [](int64_t r, int64_t c) { return std::vector<double>{0.5, 3, 2, 4, 1, 8}[size_t(r * 3 + c)]; }},
+       [](int64_t r, int64_t c) {
+         return std::vector<double>{0.5, 3, 2, 4, 1, 8}[size_t(r * 3 + c)];
+       }},
       {"scalar", f64({2}, {}), Broadcast::Scalar, [](int64_t, int64_t) { return 2.0; }},
       {"scalar (1, 1)", f64({3}, {1, 1}), Broadcast::Scalar, [](int64_t, int64_t) { return 3.0; }},
       {"row (3)", f64({0.5, 2, 4}, {3}), Broadcast::Row,
@@ -125,7 +129,8 @@ TEST_CASE("binary: every op under every broadcast mode", "[tensor]") {
         CHECK(mode == m.expected_mode);
         std::vector<double> av = a.to_vector(), expected;
         for (int64_t r = 0; r < 2; ++r)
-          for (int64_t c = 0; c < 3; ++c) expected.push_back(o.f(av[size_t(r * 3 + c)], m.b_at(r, c)));
+          for (int64_t c = 0; c < 3; ++c)
+            expected.push_back(o.f(av[size_t(r * 3 + c)], m.b_at(r, c)));
         require_close(ops::binary(o.op, a, m.b), f64(expected, {2, 3}), 1e-15, 0);
         // F32 runs the same kernel template; one check that it is wired up.
         Tensor y32 = ops::binary(o.op, a.to(DType::F32), m.b.to(DType::F32));
@@ -239,9 +244,10 @@ TEST_CASE("matmul against the naive oracle", "[tensor]") {
   for (DType dtype : {DType::F64, DType::F32})
     for (bool ta : {false, true})
       for (bool tb : {false, true}) {
-        DYNAMIC_SECTION(dtype << " ta=" << ta << " tb=" << tb) { check_matmul(dtype, ta, tb, 1, false, 1); }
-        DYNAMIC_SECTION(dtype << " batched ta=" << ta << " tb=" << tb) { check_matmul(dtype, ta, tb, 3, false, 2); }
-        DYNAMIC_SECTION(dtype << " shared b ta=" << ta << " tb=" << tb) { check_matmul(dtype, ta, tb, 3, true, 3); }
+        std::string flags = std::string(" ta=") + (ta ? "1" : "0") + " tb=" + (tb ? "1" : "0");
+        DYNAMIC_SECTION(dtype << flags) { check_matmul(dtype, ta, tb, 1, false, 1); }
+        DYNAMIC_SECTION(dtype << " batched" << flags) { check_matmul(dtype, ta, tb, 3, false, 2); }
+        DYNAMIC_SECTION(dtype << " shared b" << flags) { check_matmul(dtype, ta, tb, 3, true, 3); }
       }
   SECTION("mismatched inner dimensions throw") {
     CHECK_THROWS_AS(ops::matmul(Tensor::zeros({2, 3}), Tensor::zeros({4, 5})), Error);

@@ -79,7 +79,8 @@ TEST_CASE("CachingAllocator: a repeated allocation pattern hits the OS only once
   CachingAllocator& allocator = allocator_for(Device::CPU);
   allocator.empty_cache();  // so the first iteration must go to the OS
   const std::vector<Shape> shapes{{7}, {64, 33}, {3, 5, 129}, {1000}, {2, 2}};
-  int64_t before = allocator.stats().os_allocations, after_first = 0;
+  const AllocatorStats start = allocator.stats();
+  int64_t before = start.os_allocations, after_first = 0;
   for (int iteration = 0; iteration < 100; ++iteration) {
     {
       std::vector<Tensor> live;
@@ -97,7 +98,11 @@ TEST_CASE("CachingAllocator: a repeated allocation pattern hits the OS only once
       REQUIRE(now == after_first);
     }
   }
-  CHECK(allocator.stats().cache_hits > 0);
+  AllocatorStats end = allocator.stats();
+  CHECK(end.cache_hits - start.cache_hits == 99 * 2 * int64_t(shapes.size()));
+  CHECK(end.bytes_in_use == start.bytes_in_use);  // everything went back
+  CHECK(end.bytes_cached > start.bytes_cached);
+  CHECK(end.peak_bytes_in_use >= end.bytes_in_use);
 }
 
 TEST_CASE("CachingAllocator: bucket sizes cover the request with at most 25% slack", "[tensor]") {
