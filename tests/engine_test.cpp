@@ -13,15 +13,11 @@
 #include "tests/helpers.h"
 
 using namespace ncl;
+using ncl::test::f64;
+using ncl::test::i32;
 using Catch::Matchers::Contains;
 using ncl::test::random_tensor;
 using ncl::test::require_close;
-
-namespace {
-Tensor f64(const std::vector<double>& v, const Shape& s) {
-  return Tensor::from_vector(v, s, DType::F64);
-}
-}  // namespace
 
 TEST_CASE("engine: a variable used twice accumulates both paths", "[autograd]") {
   // y = x*x + x, dy/dx = 2x + 1.

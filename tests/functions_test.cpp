@@ -12,14 +12,10 @@
 #include "tests/helpers.h"
 
 using namespace ncl;
+using ncl::test::f64;
+using ncl::test::i32;
 using ncl::test::random_tensor;
 using ncl::test::require_close;
-
-namespace {
-Tensor f64(const std::vector<double>& v, const Shape& s) {
-  return Tensor::from_vector(v, s, DType::F64);
-}
-}  // namespace
 
 TEST_CASE("binary functions broadcast like numpy, in either operand order", "[autograd]") {
   // a (3, 1, 2) with b (4, 1) -> (3, 4, 2): out[i, j, k] = a[i, 0, k] (op) b[j, 0].

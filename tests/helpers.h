@@ -3,11 +3,20 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "autograd/gradcheck.h"
 #include "tensor/tensor.h"
 
 namespace ncl::test {
+
+// Small literal tensors on the CPU: f64({1, 2, 3}, {3}), i32({0, 1}, {2}) for masks and indices.
+inline Tensor f64(const std::vector<double>& values, const Shape& shape) {
+  return Tensor::from_vector(values, shape, DType::F64);
+}
+inline Tensor i32(const std::vector<double>& values, const Shape& shape) {
+  return Tensor::from_vector(values, shape, DType::I32);
+}
 
 // Uniform values in [lo, hi) from Rng(seed), as `dtype` on the CPU.
 Tensor random_tensor(const Shape& shape, uint64_t seed, DType dtype = DType::F64, double lo = -1.0,

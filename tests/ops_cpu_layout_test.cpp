@@ -9,15 +9,11 @@
 #include "tests/helpers.h"
 
 using namespace ncl;
+using ncl::test::f64;
+using ncl::test::i32;
 using ncl::test::require_close;
 
 namespace {
-Tensor f64(const std::vector<double>& v, const Shape& s) {
-  return Tensor::from_vector(v, s, DType::F64);
-}
-Tensor i32(const std::vector<double>& v, const Shape& s) {
-  return Tensor::from_vector(v, s, DType::I32);
-}
 // x (2, 3, 4) with x[i, j, k] = 100 i + 10 j + k: every value names its own index.
 Tensor indexed() {
   std::vector<double> v;

@@ -14,16 +14,12 @@
 #include "tests/helpers.h"
 
 using namespace ncl;
+using ncl::test::f64;
+using ncl::test::i32;
 using ncl::test::random_tensor;
 using ncl::test::require_close;
 
 namespace {
-Tensor f64(const std::vector<double>& v, const Shape& s) {
-  return Tensor::from_vector(v, s, DType::F64);
-}
-Tensor i32(const std::vector<double>& v, const Shape& s) {
-  return Tensor::from_vector(v, s, DType::I32);
-}
 bool all_finite(const Tensor& t) {
   for (double x : t.to_vector())
     if (!std::isfinite(x)) return false;
