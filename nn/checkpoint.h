@@ -12,7 +12,7 @@
 
 #include "nn/module.h"
 #include "nn/optim.h"
-#include "nn/safetensors.h"
+#include "tensor/safetensors.h"
 
 namespace ncl::nn {
 

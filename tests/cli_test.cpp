@@ -10,34 +10,11 @@
 
 #include "nn/checkpoint.h"
 #include "nn/layers.h"
+#include "tests/helpers.h"
 
 using namespace ncl;
+using namespace ncl::test;
 
-namespace {
-
-struct Run {
-  int code;
-  std::string output;  // stdout and stderr together
-};
-
-Run run_ncl(const std::string& args) {
-  std::string command = std::string(NCL_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string out;
-  std::array<char, 4096> buffer;
-  while (size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) out.append(buffer.data(), n);
-  int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-std::string temp_file(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("ncl_cli_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
-}
-
-}  // namespace
 
 TEST_CASE("ncl info prints a checkpoint's metadata and parameter count", "[cli]") {
   Rng rng(0);

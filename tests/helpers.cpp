@@ -1,6 +1,12 @@
 #include "tests/helpers.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
 #include <cmath>
 #include <sstream>
 #include <vector>
@@ -53,6 +59,23 @@ void require_close(const Tensor& actual, const Tensor& expected, double rtol, do
 void require_gradcheck(const GradcheckResult& result) {
   INFO(result.message);
   REQUIRE(result.ok);
+}
+
+Run run_ncl(const std::string& args) {
+  std::string command = std::string(NCL_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string out;
+  std::array<char, 4096> buffer;
+  while (size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) out.append(buffer.data(), n);
+  int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string temp_file(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / ("ncl_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  return (dir / name).string();
 }
 
 }  // namespace ncl::test

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "autograd/gradcheck.h"
@@ -28,5 +29,15 @@ void require_close(const Tensor& actual, const Tensor& expected, double rtol, do
 
 // INFO(result.message); REQUIRE(result.ok).
 void require_gradcheck(const GradcheckResult& result);
+
+// The ncl binary run through the shell with `args`: exit code and stdout+stderr together.
+struct Run {
+  int code;
+  std::string output;
+};
+Run run_ncl(const std::string& args);
+
+// A path in this test process's own temporary directory (created on first use).
+std::string temp_file(const std::string& name);
 
 }  // namespace ncl::test

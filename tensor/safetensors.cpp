@@ -1,4 +1,4 @@
-#include "nn/safetensors.h"
+#include "tensor/safetensors.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-namespace ncl::nn {
+namespace ncl {
 namespace {
 
 using json = nlohmann::json;
@@ -153,4 +153,4 @@ TensorFile load_safetensors(const std::string& path) {
   return file;
 }
 
-}  // namespace ncl::nn
+}  // namespace ncl

@@ -14,7 +14,7 @@
 
 #include "tensor/tensor.h"
 
-namespace ncl::nn {
+namespace ncl {
 
 struct TensorFile {
   std::map<std::string, std::string> metadata;
@@ -28,4 +28,4 @@ void save_safetensors(const std::string& path, const TensorFile& file);
 // a bad header, an unknown dtype, offsets that do not match shapes or leave the file.
 TensorFile load_safetensors(const std::string& path);
 
-}  // namespace ncl::nn
+}  // namespace ncl

@@ -1,0 +1,134 @@
+// ncl cluster: labels the points of a CSV/NPY file (or stdin) with a trained model.
+//
+// Output: one label per point as CSV (header "label"), or with --format json the labels, the
+// number of clusters, per-point membership probabilities and the fitted components (weights,
+// means, stddevs in the input's units) with the mixture's per-point log-likelihood. --plot
+// writes an SVG of the points coloured by cluster with the components' 1σ/2σ ellipses.
+// When the input has a label column (--label-column), the clustering is also scored against it.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/plot.h"
+#include "data/metrics.h"
+#include "data/points.h"
+#include "tensor/error.h"
+
+namespace ncl::cli {
+
+namespace {
+
+struct ClusterOptions {
+  std::string model, input, out, format, plot, label_column, labels;
+  int threads = 0;
+};
+
+// Writes text to path atomically ("-" or "" = stdout).
+void write_output(const std::string& path, const std::string& text) {
+  if (path.empty() || path == "-") {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return;
+  }
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    NCL_CHECK(out.good(), "cannot write ", tmp);
+    out << text;
+    NCL_CHECK(out.good(), "error while writing ", tmp);
+  }
+  NCL_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename ", tmp, " to ", path);
+}
+
+nlohmann::json result_json(const LoadedModel& loaded, const std::string& model_path,
+                           const models::ClusterResult& r,
+                           const std::optional<data::GaussianMixture>& components, int64_t n) {
+  nlohmann::json j;
+  j["model"] = loaded.model->name();
+  j["checkpoint"] = model_path;
+  j["points"] = n;
+  j["clusters"] = data::count_clusters(r.labels);
+  j["labels"] = r.labels;
+  nlohmann::json membership = nlohmann::json::array();
+  for (int64_t i = 0; i < n; ++i)
+    membership.push_back(std::vector<double>(r.membership.begin() + i * r.clusters,
+                                             r.membership.begin() + (i + 1) * r.clusters));
+  j["membership"] = membership;
+  if (components) {
+    const int64_t D = components->dim;
+    nlohmann::json list = nlohmann::json::array();
+    for (int64_t k = 0; k < components->clusters(); ++k)
+      list.push_back({{"weight", components->weights[k]},
+                      {"mean", std::vector<double>(components->means.begin() + k * D,
+                                                   components->means.begin() + (k + 1) * D)},
+                      {"stddev", std::vector<double>(components->stddevs.begin() + k * D,
+                                                     components->stddevs.begin() + (k + 1) * D)}});
+    j["components"] = list;
+  }
+  double shift = loaded.standardizer.log_scale();  // density per unit of the input's features
+  if (r.log_likelihood) j["log_likelihood"] = *r.log_likelihood - shift;
+  if (r.log_likelihood_em) j["log_likelihood_em"] = *r.log_likelihood_em - shift;
+  return j;
+}
+
+int run_cluster(const ClusterOptions& o) {
+  apply_threads(o.threads);
+  std::string model_path = o.model.empty() ? default_checkpoint_path() : o.model;
+  LoadedModel loaded = load_trained_model(model_path);
+  data::ReadOptions read{o.label_column, o.labels};
+  data::PointSet points = data::read_points(o.input, read);
+  data::require_dimension(points, loaded.model->dim(), o.input);
+  const int64_t D = points.features.dim(1), N = points.features.dim(0);
+  std::vector<double> raw = points.features.to_vector(), x = raw;
+  loaded.standardizer.apply(x);
+  models::ClusterResult result = loaded.model->cluster(x);
+  std::optional<data::GaussianMixture> components;
+  if (result.mixture) components = loaded.standardizer.unapply(*result.mixture);
+
+  std::string format = o.format.empty() ? (o.out.ends_with(".json") ? "json" : "csv") : o.format;
+  if (format == "json") {
+    write_output(o.out, result_json(loaded, model_path, result, components, N).dump(1) + "\n");
+  } else {
+    std::string text = "label\n";
+    for (int label : result.labels) text += std::to_string(label) + "\n";
+    write_output(o.out, text);
+  }
+  if (!o.plot.empty())
+    write_output(o.plot, render_svg(raw, D, result.labels, components,
+                                    o.input + ": " + loaded.model->name() + ", " +
+                                        std::to_string(data::count_clusters(result.labels)) +
+                                        " clusters"));
+  std::fprintf(stderr, "%lld points -> %d clusters", (long long)N, data::count_clusters(result.labels));
+  if (!points.labels.empty()) {
+    data::ClusteringScores s = data::score_clustering(points.labels, result.labels);
+    std::fprintf(stderr, "; against the file's labels: ARI %.4f, NMI %.4f, AMI %.4f", s.ari, s.nmi,
+                 s.ami);
+  }
+  std::fprintf(stderr, "\n");
+  return 0;
+}
+
+}  // namespace
+
+Runner add_cluster(CLI::App& app) {
+  auto o = std::make_shared<ClusterOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "cluster", "Cluster the points of a CSV/NPY file (or - for CSV on stdin) with a trained model");
+  sub->add_option("INPUT", o->input, "points: CSV (header optional) or .npy (N, D); - = stdin")
+      ->required();
+  sub->add_option("--model", o->model, "checkpoint from `ncl train` (default: the shipped model)");
+  sub->add_option("-o,--out", o->out, "where to write the labels (default: stdout)");
+  sub->add_option("--format", o->format, "csv (one label per line) or json (default: by --out's "
+                                         "extension, else csv)")
+      ->check(CLI::IsMember({"csv", "json"}));
+  sub->add_option("--plot", o->plot, "also draw the clustering to this SVG file");
+  sub->add_option("--label-column", o->label_column,
+                  "a CSV column holding true labels: left out of the features and used for scoring");
+  sub->add_option("--labels", o->labels, "true labels of an NPY input (1-D integer .npy), for scoring");
+  sub->add_option("--threads", o->threads, "CPU threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  return [o]() { return run_cluster(*o); };
+}
+
+}  // namespace ncl::cli

@@ -1,0 +1,62 @@
+#include "cli/common.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "models/registry.h"
+#include "nn/checkpoint.h"
+#include "tensor/error.h"
+#include "tensor/ops.h"
+
+namespace ncl::cli {
+
+std::string default_checkpoint_path() {
+  if (const char* env = std::getenv("NCL_DEFAULT_MODEL")) return env;
+  return std::string(NCL_SOURCE_DIR) + "/models/checkpoints/set-transformer-mog-k4.safetensors";
+}
+
+LoadedModel load_trained_model(const std::string& path) {
+  LoadedModel out;
+  out.checkpoint = nn::load_checkpoint(path);
+  out.model = models::load_model(out.checkpoint, path);
+  auto s = out.checkpoint.metadata.find("standardize");
+  if (s != out.checkpoint.metadata.end()) {
+    nlohmann::json j = nlohmann::json::parse(s->second, nullptr, false);
+    NCL_CHECK(!j.is_discarded(), path, ": checkpoint 'standardize' metadata is not valid JSON");
+    out.standardizer = data::Standardizer::from_json(j);
+    NCL_CHECK(int64_t(out.standardizer.mean.size()) == out.model->dim(), path,
+              ": standardisation has ", out.standardizer.mean.size(), " features, the model ",
+              out.model->dim());
+  }
+  return out;
+}
+
+std::string format_duration(double seconds) {
+  long s = long(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
+  else if (s >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
+  else std::snprintf(buf, sizeof buf, "%lds", s);
+  return buf;
+}
+
+namespace {
+std::string g_command_line;
+}  // namespace
+
+void set_command_line(int argc, char** argv) {
+  g_command_line.clear();
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = i == 0 ? "ncl" : argv[i];
+    bool quote = arg.empty() || arg.find_first_of(" \t\"'{}$*?") != std::string::npos;
+    g_command_line += (i ? " " : "") + (quote ? "'" + arg + "'" : arg);
+  }
+}
+
+const std::string& command_line() { return g_command_line; }
+
+void apply_threads(int threads) {
+  if (threads > 0) ops::set_cpu_threads(threads);
+}
+
+}  // namespace ncl::cli

@@ -1,0 +1,37 @@
+// Pieces the subcommands share: the shipped default checkpoint, loading a trained model with
+// its standardisation, data sources by name or file, and a progress line for long loops.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "data/generator.h"
+#include "data/standardize.h"
+#include "models/model.h"
+#include "tensor/safetensors.h"
+
+namespace ncl::cli {
+
+// The checkpoint `ncl cluster` uses without --model (shipped in the repository).
+std::string default_checkpoint_path();
+
+struct LoadedModel {
+  std::unique_ptr<models::ClusteringModel> model;
+  data::Standardizer standardizer;  // identity unless trained on a file
+  TensorFile checkpoint;            // metadata and tensors as read
+};
+// Reads an ncl checkpoint written by `ncl train` and rebuilds its model.
+LoadedModel load_trained_model(const std::string& path);
+
+// A value printed as "1h05m", "3m20s" or "12s".
+std::string format_duration(double seconds);
+
+// The command line as typed (main records it; `ncl train` stores it in the checkpoint).
+void set_command_line(int argc, char** argv);
+const std::string& command_line();
+
+// Sets the CPU thread count when threads > 0.
+void apply_threads(int threads);
+
+}  // namespace ncl::cli

@@ -1,0 +1,46 @@
+// ncl info CKPT: what a checkpoint holds — model, configuration, training step and parameter
+// count for checkpoints from `ncl train`, and every metadata entry for any ncl checkpoint.
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "nn/checkpoint.h"
+
+namespace ncl::cli {
+
+namespace {
+
+int run_info(const std::string& path) {
+  TensorFile file = nn::load_checkpoint(path);
+  int64_t parameters = 0, tensors = 0;
+  for (const auto& [name, t] : file.tensors) {
+    if (name.rfind("adam.", 0) == 0) continue;
+    parameters += t.numel();
+    ++tensors;
+  }
+  auto get = [&](const std::string& key) {
+    auto it = file.metadata.find(key);
+    return it == file.metadata.end() ? std::string("-") : it->second;
+  };
+  std::printf("checkpoint  %s\n", path.c_str());
+  std::printf("%-11s %s\n", "model", get("model").c_str());
+  std::printf("%-11s %s\n", "config", get("config").c_str());
+  std::printf("%-11s %s of %s\n", "step", get("step").c_str(), get("steps").c_str());
+  std::printf("%-11s %lld in %lld tensors\n", "parameters", (long long)parameters, (long long)tensors);
+  for (const auto& [key, value] : file.metadata) {
+    if (key == "model" || key == "config" || key == "step" || key == "rng") continue;
+    std::printf("%-11s %s\n", key.c_str(), value.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+Runner add_info(CLI::App& app) {
+  auto path = std::make_shared<std::string>();
+  CLI::App* sub = app.add_subcommand("info", "Print a checkpoint's model, configuration, step "
+                                             "and parameter count");
+  sub->add_option("CKPT", *path, "checkpoint file (.safetensors)")->required();
+  return [path]() { return run_info(*path); };
+}
+
+}  // namespace ncl::cli

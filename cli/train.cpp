@@ -1,0 +1,249 @@
+// ncl train: trains a model on a generator or on the user's labeled file, with progress on
+// stderr, periodic atomic checkpoints, a resumable checkpoint on Ctrl-C, and exact resume.
+//
+// Everything a run depends on is in its checkpoint: model name and config, the recipe (steps,
+// batch, lr, decay), the data source, the step, Adam's moments and the Rng state. Resuming
+// restores all of it, so an interrupted run continued with --resume produces bit-identical
+// weights to the run that was never interrupted.
+#include <algorithm>
+#include <csignal>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "autograd/functions.h"
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/training_data.h"
+#include "models/registry.h"
+#include "nn/checkpoint.h"
+#include "nn/optim.h"
+#include "tensor/error.h"
+
+namespace ncl::cli {
+
+namespace {
+
+struct TrainOptions {
+  std::string model = "set-transformer", data = "mog-k4", out, resume, config = "{}";
+  std::string label_column = "-1", labels;
+  int64_t steps = 0, batch = 0, checkpoint_every = 1000, until = 0;
+  double lr = 0.0, log_every = 5.0;
+  uint64_t seed = 0;
+  int threads = 0;
+};
+
+volatile std::sig_atomic_t g_interrupted = 0;
+extern "C" void on_interrupt(int) {
+  g_interrupted = 1;
+  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C stops at once
+}
+
+// Doubles as text that reads back to the same value.
+std::string exact(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+std::string rng_state(Rng& rng) {
+  std::ostringstream os;
+  os << rng.engine();
+  return os.str();
+}
+
+void set_rng_state(Rng& rng, const std::string& state, const std::string& path) {
+  std::istringstream is(state);
+  is >> rng.engine();
+  NCL_CHECK(!is.fail(), path, ": checkpoint 'rng' metadata is not a generator state");
+}
+
+const std::string& require_meta(const TensorFile& f, const std::string& key, const std::string& path) {
+  auto it = f.metadata.find(key);
+  NCL_CHECK(it != f.metadata.end(), path, ": checkpoint lacks '", key,
+            "' metadata, so it cannot be resumed; HINT: only checkpoints written by `ncl train` resume");
+  return it->second;
+}
+
+// The run's settings: from the flags for a new run, from the checkpoint on --resume.
+struct Run {
+  std::string model, data, label_column, labels;
+  nlohmann::json config;
+  models::TrainingRecipe recipe;
+  uint64_t seed = 0;
+  int64_t step = 0;
+};
+
+int run_train(TrainOptions& o, CLI::App& sub) {
+  apply_threads(o.threads);
+  Run run;
+  TensorFile resumed;
+  std::unique_ptr<models::ClusteringModel> model;
+  Rng rng(o.seed);
+  std::unique_ptr<TrainingData> data;
+  if (o.resume.empty()) {
+    run.model = o.model;
+    run.data = o.data;
+    run.label_column = o.label_column;
+    run.labels = o.labels;
+    run.seed = o.seed;
+    run.config = nlohmann::json::parse(o.config, nullptr, false);
+    NCL_CHECK(!run.config.is_discarded() && run.config.is_object(),
+              "--config must be a JSON object, got '", o.config, "'");
+    data = open_training_data(run.data, run.label_column, run.labels,
+                              run.config.value("clusters", int64_t(4)), nullptr);
+    run.config["dim_input"] = data->generator().dim();
+    if (run.model == "set-transformer" && !run.config.contains("clusters"))
+      run.config["clusters"] = data->generator().max_clusters();
+    model = models::make_model(run.model, run.config, rng);
+    run.config = model->config();
+    run.recipe = model->recipe();
+  } else {
+    for (const char* flag : {"--model", "--data", "--seed", "--config", "--label-column", "--labels"})
+      if (sub.count(flag) > 0)
+        throw CLI::ValidationError(flag, std::string("comes from the checkpoint when resuming; ") +
+                                             "drop it or start a new run without --resume");
+    resumed = nn::load_checkpoint(o.resume);
+    model = models::load_model(resumed, o.resume);
+    const auto& p = o.resume;
+    run.model = model->name();
+    run.config = model->config();
+    run.data = require_meta(resumed, "data", p);
+    run.label_column = require_meta(resumed, "label_column", p);
+    run.labels = require_meta(resumed, "labels", p);
+    run.seed = std::stoull(require_meta(resumed, "seed", p));
+    run.step = std::stoll(require_meta(resumed, "step", p));
+    run.recipe.steps = std::stoll(require_meta(resumed, "steps", p));
+    run.recipe.batch = std::stoll(require_meta(resumed, "batch", p));
+    run.recipe.lr = std::stod(require_meta(resumed, "lr", p));
+    run.recipe.decay_at = std::stod(require_meta(resumed, "decay_at", p));
+    run.recipe.clip_norm = std::stod(require_meta(resumed, "clip_norm", p));
+    set_rng_state(rng, require_meta(resumed, "rng", p), p);
+    data = open_training_data(run.data, run.label_column, run.labels,
+                              run.config.value("clusters", int64_t(4)), &resumed);
+  }
+  if (o.steps > 0) run.recipe.steps = o.steps;
+  if (o.batch > 0) run.recipe.batch = o.batch;
+  if (o.lr > 0) run.recipe.lr = o.lr;
+  NCL_CHECK(data->generator().dim() == model->dim(), "data '", run.data, "' has ",
+            data->generator().dim(), " features but the model expects ", model->dim());
+
+  nn::Adam adam(model->named_parameters(), nn::AdamOptions{run.recipe.lr});
+  if (!o.resume.empty()) nn::load_optimizer(adam, resumed);
+  std::vector<int64_t> milestones;
+  if (run.recipe.decay_at > 0) milestones.push_back(int64_t(run.recipe.decay_at * run.recipe.steps));
+  nn::StepSchedule schedule{run.recipe.lr, milestones, 0.1};
+
+  auto save = [&](int64_t step) {
+    std::map<std::string, std::string> meta{
+        {"model", run.model},
+        {"config", run.config.dump()},
+        {"data", run.data},
+        {"label_column", run.label_column},
+        {"labels", run.labels},
+        {"seed", std::to_string(run.seed)},
+        {"step", std::to_string(step)},
+        {"steps", std::to_string(run.recipe.steps)},
+        {"batch", std::to_string(run.recipe.batch)},
+        {"lr", exact(run.recipe.lr)},
+        {"decay_at", exact(run.recipe.decay_at)},
+        {"clip_norm", exact(run.recipe.clip_norm)},
+        {"rng", rng_state(rng)},
+        {"command", command_line()}};
+    if (!data->standardizer().identity()) meta["standardize"] = data->standardizer().to_json().dump();
+    nn::save_checkpoint(o.out, *model, &adam, meta);
+  };
+
+  std::fprintf(stderr, "train %s on %s: %lld parameters, steps %lld..%lld, batch %lld, lr %g\n",
+               run.model.c_str(), run.data.c_str(), (long long)model->parameter_count(),
+               (long long)run.step, (long long)run.recipe.steps, (long long)run.recipe.batch,
+               run.recipe.lr);
+  g_interrupted = 0;
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+  using Clock = std::chrono::steady_clock;
+  auto start = Clock::now(), last_log = start;
+  int64_t start_step = run.step, logged_steps = 0;
+  double loss_sum = 0.0;
+  const int64_t stop = o.until > 0 ? std::min(o.until, run.recipe.steps) : run.recipe.steps;
+  for (int64_t step = run.step; step < stop; ++step) {
+    adam.set_lr(schedule.lr(step));
+    data::Batch batch = data->generator().sample(run.recipe.batch, rng);
+    adam.zero_grad();
+    Variable loss = model->loss(batch);
+    double value = loss.value().item();
+    NCL_CHECK(std::isfinite(value), "loss is ", value, " at step ", step,
+              "; the last good checkpoint is ", o.out, "; HINT: try a lower --lr");
+    loss.backward();
+    if (run.recipe.clip_norm > 0) nn::clip_grad_norm(model->parameters(), run.recipe.clip_norm);
+    adam.step();
+    loss_sum += value;
+    ++logged_steps;
+    const int64_t done = step + 1;
+    auto now = Clock::now();
+    double since_log = std::chrono::duration<double>(now - last_log).count();
+    if (since_log >= o.log_every || done == stop) {
+      double elapsed = std::chrono::duration<double>(now - start).count();
+      double rate = double(done - start_step) / elapsed;
+      std::fprintf(stderr, "step %lld/%lld  loss %.4f  lr %.1e  %.1f steps/s  ETA %s\n",
+                   (long long)done, (long long)run.recipe.steps, loss_sum / double(logged_steps),
+                   adam.lr(), rate, format_duration(double(run.recipe.steps - done) / rate).c_str());
+      last_log = now;
+      loss_sum = 0.0;
+      logged_steps = 0;
+    }
+    if (g_interrupted) {
+      save(done);
+      std::fprintf(stderr, "interrupted: saved %s at step %lld; continue with `ncl train --resume %s "
+                           "--out %s`\n", o.out.c_str(), (long long)done, o.out.c_str(), o.out.c_str());
+      return 130;
+    }
+    if (done % o.checkpoint_every == 0 || done == stop) save(done);
+  }
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  if (run.step >= stop) save(run.step);
+  std::fprintf(stderr, "saved %s (step %lld of %lld)\n", o.out.c_str(),
+               (long long)std::max(stop, run.step), (long long)run.recipe.steps);
+  return 0;
+}
+
+}  // namespace
+
+Runner add_train(CLI::App& app) {
+  auto o = std::make_shared<TrainOptions>();
+  CLI::App* sub = app.add_subcommand("train", "Train a clustering model; writes a checkpoint");
+  sub->add_option("--model", o->model, "model to train (set-transformer)")
+      ->check(CLI::IsMember({"set-transformer"}));
+  sub->add_option("--data", o->data,
+                  "training data: a generator name (mog-k4) or a labeled CSV/NPY file");
+  sub->add_option("--label-column", o->label_column,
+                  "label column of a CSV training file: a header name or 0-based index (-1 = last)");
+  sub->add_option("--labels", o->labels, "labels of an NPY training file: a 1-D integer .npy");
+  sub->add_option("--steps", o->steps, "training steps (default: the model's recipe)")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--batch", o->batch, "datasets per step (default: the model's recipe)")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--lr", o->lr, "Adam learning rate (default: the model's recipe)")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--seed", o->seed, "seed for initial weights and data (default 0)");
+  sub->add_option("--config", o->config, "model configuration overrides as JSON, e.g. '{\"dim\": 64}'");
+  sub->add_option("--threads", o->threads, "CPU threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--out", o->out, "checkpoint to write (atomically, every --checkpoint-every steps)")
+      ->required();
+  sub->add_option("--resume", o->resume, "continue the run saved in this checkpoint");
+  sub->add_option("--until", o->until, "stop after this step with a resumable checkpoint (the "
+                                       "schedule still follows --steps)")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--checkpoint-every", o->checkpoint_every, "steps between checkpoints (default 1000)")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--log-every", o->log_every, "seconds between progress lines (default 5)")
+      ->check(CLI::NonNegativeNumber);
+  return [o, sub, &app]() {
+    (void)app;
+    return run_train(*o, *sub);
+  };
+}
+
+}  // namespace ncl::cli

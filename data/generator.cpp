@@ -1,0 +1,45 @@
+#include "data/generator.h"
+
+#include <algorithm>
+
+#include "tensor/error.h"
+
+namespace ncl::data {
+
+Batch MogK4::sample(int64_t batch, Rng& rng) const {
+  NCL_CHECK(batch >= 1, "mog-k4: batch must be >= 1, got ", batch);
+  const int64_t K = 4, D = 2, N = rng.randint(300, 600);
+  const double stddev = 0.3;
+  Batch out;
+  out.points = Tensor::empty({batch, N, D});  // (B, N, D)
+  float* x = out.points.data<float>();
+  for (int64_t b = 0; b < batch; ++b) {
+    GaussianMixture truth;
+    truth.dim = D;
+    truth.weights = rng.dirichlet(std::vector<double>(K, 1.0));
+    for (int64_t i = 0; i < K * D; ++i) truth.means.push_back(rng.uniform(-4.0, 4.0));
+    truth.stddevs.assign(K * D, stddev);
+    std::vector<int> labels(N);
+    for (int64_t n = 0; n < N; ++n) {
+      int k = int(rng.categorical(truth.weights));
+      labels[n] = k;
+      for (int64_t d = 0; d < D; ++d)
+        x[(b * N + n) * D + d] = float(truth.means[k * D + d] + stddev * rng.normal());
+    }
+    out.labels.push_back(std::move(labels));
+    out.truth.push_back(std::move(truth));
+  }
+  return out;
+}
+
+std::vector<std::string> generator_names() { return {"mog-k4"}; }
+
+std::unique_ptr<Generator> make_generator(const std::string& name) {
+  if (name == "mog-k4") return std::make_unique<MogK4>();
+  std::string known;
+  for (const auto& n : generator_names()) known += (known.empty() ? "" : ", ") + n;
+  NCL_CHECK(false, "unknown data generator '", name, "' (known: ", known, ")");
+  return nullptr;
+}
+
+}  // namespace ncl::data

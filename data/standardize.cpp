@@ -1,0 +1,66 @@
+#include "data/standardize.h"
+
+#include <cmath>
+
+#include "tensor/error.h"
+
+namespace ncl::data {
+
+Standardizer Standardizer::fit(const std::vector<double>& points, int64_t dim) {
+  const int64_t N = int64_t(points.size()) / dim;
+  NCL_CHECK(N >= 1, "cannot standardise an empty point set");
+  Standardizer s{std::vector<double>(dim, 0.0), std::vector<double>(dim, 0.0)};
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t d = 0; d < dim; ++d) s.mean[d] += points[n * dim + d] / double(N);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t d = 0; d < dim; ++d) {
+      double e = points[n * dim + d] - s.mean[d];
+      s.std[d] += e * e / double(N);
+    }
+  for (double& v : s.std) v = v > 0.0 ? std::sqrt(v) : 1.0;
+  return s;
+}
+
+void Standardizer::apply(std::vector<double>& points) const {
+  if (identity()) return;
+  const size_t D = mean.size();
+  NCL_CHECK(points.size() % D == 0, "standardise: ", points.size(), " values are not rows of ", D);
+  for (size_t i = 0; i < points.size(); ++i) points[i] = (points[i] - mean[i % D]) / std[i % D];
+}
+
+GaussianMixture Standardizer::unapply(const GaussianMixture& mixture) const {
+  if (identity()) return mixture;
+  GaussianMixture out = mixture;
+  const size_t D = mean.size();
+  for (size_t i = 0; i < out.means.size(); ++i) {
+    out.means[i] = out.means[i] * std[i % D] + mean[i % D];
+    out.stddevs[i] *= std[i % D];
+  }
+  return out;
+}
+
+double Standardizer::log_scale() const {
+  double s = 0.0;
+  for (double v : std) s += std::log(v);
+  return s;
+}
+
+nlohmann::json Standardizer::to_json() const { return {{"mean", mean}, {"std", std}}; }
+
+Standardizer Standardizer::from_json(const nlohmann::json& j) {
+  NCL_CHECK(j.is_object() && j.contains("mean") && j.contains("std") && j["mean"].is_array() &&
+                j["std"].is_array() && j["mean"].size() == j["std"].size(),
+            "malformed standardisation record: ", j.dump());
+  Standardizer s;
+  for (const auto& v : j["mean"]) {
+    NCL_CHECK(v.is_number(), "standardisation mean holds a non-number: ", v.dump());
+    s.mean.push_back(v.get<double>());
+  }
+  for (const auto& v : j["std"]) {
+    NCL_CHECK(v.is_number() && v.get<double>() > 0.0, "standardisation std must be > 0: ", v.dump());
+    s.std.push_back(v.get<double>());
+  }
+  return s;
+}
+
+}  // namespace ncl::data
