@@ -55,8 +55,12 @@ Variable mean(const Variable& x, int axis, bool keepdim = false);
 Variable max(const Variable& x, int axis, bool keepdim = false);  // gradient to the first max
 Variable sum_all(const Variable& x);   // shape ()
 Variable mean_all(const Variable& x);  // shape ()
-// See ops::matmul: a (..., M, K) · b (..., K, N), or b 2-D shared across the batch.
-Variable matmul(const Variable& a, const Variable& b, bool trans_a = false, bool trans_b = false);
+// See ops::matmul: alpha · a (..., M, K) · b (..., K, N), or b 2-D shared across the batch.
+Variable matmul(const Variable& a, const Variable& b, bool trans_a = false, bool trans_b = false,
+                double alpha = 1.0);
+// x (R, in) · weightᵀ + bias: weight (out, in), bias (out) or undefined -> (R, out). One GEMM
+// that accumulates onto the broadcast bias (no separate bias pass, no extra saved tensor).
+Variable linear(const Variable& x, const Variable& weight, const Variable& bias);
 
 // ---- layout (functions_layout.cpp) ---------------------------------------------------------
 Variable reshape(const Variable& x, const Shape& shape);
@@ -69,6 +73,13 @@ Variable slice(const Variable& x, int axis, int64_t start, int64_t end);
 Variable index_select(const Variable& x, const Tensor& index);  // rows of axis 0
 // Segment sum: out (rows, ...) with out[index[i]] += src[i] (cluster sums).
 Variable index_add(const Variable& src, const Tensor& index, int64_t rows);
+
+// ---- attention heads (functions_attention.cpp; see ops::head_scores) ------------------------
+// Per-head scores alpha · Q_h K_hᵀ: q (B, Nq, D), k (B, Nk, D) -> (H·B, Nq, Nk), head-major.
+Variable attention_scores(const Variable& q, const Variable& k, int64_t heads, double alpha);
+// residual + concat_h(A_h V_h): a (H·B, Nq, Nk), v (B, Nk, D), residual (B, Nq, D) -> (B, Nq, D).
+Variable attention_output(const Variable& a, const Variable& v, const Variable& residual,
+                          int64_t heads);
 
 // ---- normalisation, softmax, losses (functions_nn.cpp) -------------------------------------
 // Last axis; key_mask as in ops::softmax (I32 (Bm, C), 1 = key removed, group g uses row

@@ -61,29 +61,54 @@ Variable mean_all(const Variable& x) { return mean(reshape(x, {x.numel()}), 0); 
 //   d op(a) = dy · op(b)ᵀ     so da = dy·op(b)ᵀ, or its transpose op(b)·dyᵀ when a is stored transposed
 //   d op(b) = op(a)ᵀ · dy     so db = op(a)ᵀ·dy, or dyᵀ·op(a) when b is stored transposed
 // A shared 2-D b (batched a, not transposed) folds the batch into rows, so db sums over it.
-Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b) {
+Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b, double alpha) {
   bool shared_b = b.rank() == 2 && a.rank() > 2;
   NCL_CHECK(!(shared_b && trans_a), "matmul: a shared 2-D b needs an untransposed a; got a ",
             a.shape(), "ᵀ b ", b.shape());
   Tensor ta = a.value(), tb = b.value();
-  Tensor y = ops::matmul(ta, tb, trans_a, trans_b);
+  Tensor y = ops::matmul(ta, tb, trans_a, trans_b, alpha);
   return make_result(
       "matmul", y, {a, b},
-      [ta, tb, trans_a, trans_b, shared_b](const Tensor& dy, const std::vector<bool>& need) {
+      [ta, tb, trans_a, trans_b, shared_b, alpha](const Tensor& dy, const std::vector<bool>& need) {
         Tensor da, db;
         if (need[0]) {
-          if (!trans_a) da = ops::matmul(dy, tb, false, !trans_b);
-          else da = ops::matmul(tb, dy, trans_b, true);
+          if (!trans_a) da = ops::matmul(dy, tb, false, !trans_b, alpha);
+          else da = ops::matmul(tb, dy, trans_b, true, alpha);
         }
         if (need[1]) {
           // Fold a shared b's batch into rows: a (…, M, K) -> (…·M, K), dy likewise.
           Tensor a2 = shared_b ? ta.reshape({ta.numel() / ta.dim(-1), ta.dim(-1)}) : ta;
           Tensor dy2 = shared_b ? dy.reshape({dy.numel() / dy.dim(-1), dy.dim(-1)}) : dy;
-          if (!trans_b) db = ops::matmul(a2, dy2, !trans_a, false);
-          else db = ops::matmul(dy2, a2, true, trans_a);
+          if (!trans_b) db = ops::matmul(a2, dy2, !trans_a, false, alpha);
+          else db = ops::matmul(dy2, a2, true, trans_a, alpha);
         }
         return std::vector<Tensor>{da, db};
       });
+}
+
+// y = x Wᵀ + b;  dx = dy W,  dW = dyᵀ x,  db = Σ_rows dy
+Variable linear(const Variable& x, const Variable& weight, const Variable& bias) {
+  NCL_CHECK(x.rank() == 2 && weight.rank() == 2 && x.dim(1) == weight.dim(1),
+            "linear: x ", x.shape(), " must be (R, in) and weight ", weight.shape(), " (out, in)");
+  Tensor tx = x.value(), tw = weight.value();
+  const int64_t rows = x.dim(0), out = weight.dim(0);
+  Tensor y;
+  if (bias.defined()) {
+    NCL_CHECK(bias.shape() == Shape({out}), "linear: bias ", bias.shape(), " must be (", out, ")");
+    y = ops::broadcast_to(bias.value(), {rows, out});  // a fresh (R, out) copy of the bias rows
+    ops::matmul_into(tx, tw, y, false, true, 1.0, 1.0);
+  } else {
+    y = ops::matmul(tx, tw, false, true);
+  }
+  std::vector<Variable> inputs{x, weight};
+  if (bias.defined()) inputs.push_back(bias);
+  return make_result("linear", y, inputs, [tx, tw](const Tensor& dy, const std::vector<bool>& need) {
+    std::vector<Tensor> grads(need.size());
+    if (need[0]) grads[0] = ops::matmul(dy, tw);              // (R, in)
+    if (need[1]) grads[1] = ops::matmul(dy, tx, true, false);  // (out, in)
+    if (need.size() > 2 && need[2]) grads[2] = ops::sum(dy, 0);  // (out)
+    return grads;
+  });
 }
 
 }  // namespace ncl

@@ -127,7 +127,7 @@ Runner add_cluster(CLI::App& app) {
                   "a CSV column holding true labels: left out of the features and used for scoring");
   sub->add_option("--labels", o->labels, "true labels of an NPY input (1-D integer .npy), for scoring");
   sub->add_option("--threads", o->threads, "CPU threads (default: all cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_number());
   return [o]() { return run_cluster(*o); };
 }
 

@@ -59,4 +59,26 @@ void apply_threads(int threads) {
   if (threads > 0) ops::set_cpu_threads(threads);
 }
 
+namespace {
+// A validator that accepts numbers for which ok(value) holds, else says `requirement`.
+CLI::Validator number_check(bool (*ok)(double), const std::string& requirement,
+                            const std::string& name) {
+  return CLI::Validator(
+      [ok, requirement](std::string& input) -> std::string {
+        double value = 0.0;
+        if (!CLI::detail::lexical_cast(input, value)) return "'" + input + "' is not a number";
+        return ok(value) ? "" : "must be " + requirement + ", got " + input;
+      },
+      name, name);
+}
+}  // namespace
+
+CLI::Validator positive_number() {
+  return number_check([](double v) { return v > 0.0; }, "> 0", "POSITIVE");
+}
+
+CLI::Validator non_negative_number() {
+  return number_check([](double v) { return v >= 0.0; }, ">= 0", "NONNEGATIVE");
+}
+
 }  // namespace ncl::cli

@@ -2,6 +2,7 @@
 // its standardisation, data sources by name or file, and a progress line for long loops.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -33,5 +34,10 @@ const std::string& command_line();
 
 // Sets the CPU thread count when threads > 0.
 void apply_threads(int threads);
+
+// Option checks whose messages read well ("--steps: 'abc' is not a number", "--steps: must be
+// > 0, got -3"); CLI11's PositiveNumber prints its range as a 300-digit number.
+CLI::Validator positive_number();
+CLI::Validator non_negative_number();
 
 }  // namespace ncl::cli

@@ -29,6 +29,13 @@ struct EvalOptions {
   int threads = 0;
 };
 
+// Whether --data names a CSV file (not a generator, a benchmark or an NPY file).
+bool is_csv_file(const std::string& data) {
+  std::vector<std::string> names = data::generator_names();
+  return std::find(names.begin(), names.end(), data) == names.end() &&
+         !data.ends_with(".safetensors") && !data.ends_with(".npy") && !data.ends_with(".NPY");
+}
+
 // The datasets to score, in the user's units.
 std::vector<data::Dataset> load_datasets(const EvalOptions& o) {
   std::vector<std::string> names = data::generator_names();
@@ -63,13 +70,18 @@ int run_eval(const EvalOptions& o) {
   std::string model_path = o.model.empty() ? default_checkpoint_path() : o.model;
   LoadedModel loaded = load_trained_model(model_path);
   std::vector<data::Dataset> datasets = load_datasets(o);
+  // A CSV's label column is not a feature: a file without labels loses a feature to it.
+  const std::string csv_hint = is_csv_file(o.data) ? "; HINT: the label column (--label-column, "
+                                                     "default -1: the last) is not a feature, "
+                                                     "and eval needs labels"
+                                                   : "";
   Sums s;
   const double shift = loaded.standardizer.log_scale();
   using Clock = std::chrono::steady_clock;
   auto last_log = Clock::now();
   for (const data::Dataset& d : datasets) {
     NCL_CHECK(d.dim == loaded.model->dim(), o.data, ": datasets have ", d.dim,
-              " features but the model expects ", loaded.model->dim());
+              " features but the model expects ", loaded.model->dim(), csv_hint);
     std::vector<double> x = d.points;
     auto start = Clock::now();
     loaded.standardizer.apply(x);
@@ -125,13 +137,13 @@ Runner add_eval(CLI::App& app) {
                   "`ncl gen` (.safetensors), or a labeled CSV/NPY file as one dataset")
       ->required();
   sub->add_option("--datasets", o->datasets, "score the first M datasets (default 1000)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   sub->add_option("--seed", o->seed, "seed of a generated benchmark (default 0)");
   sub->add_option("--format", o->format, "text or json")->check(CLI::IsMember({"text", "json"}));
   sub->add_option("--label-column", o->label_column, "label column of a CSV file (default -1, last)");
   sub->add_option("--labels", o->labels, "labels of an NPY file (1-D integer .npy)");
   sub->add_option("--threads", o->threads, "CPU threads (default: all cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_number());
   return [o]() { return run_eval(*o); };
 }
 

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "data/benchmark.h"
 #include "tensor/error.h"
 
@@ -62,9 +63,9 @@ Runner add_gen(CLI::App& app) {
       "gen", "Generate datasets: a benchmark file (.safetensors) or one dataset as CSV");
   sub->add_option("--data", o->data, "generator (mog-k4)")->required();
   sub->add_option("--datasets", o->datasets, "number of datasets (default 1000)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   sub->add_option("--batch", o->batch, "datasets per draw; a draw shares N (default 10)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   sub->add_option("--seed", o->seed, "seed (default 0)");
   sub->add_option("--out", o->out, "output: FILE.safetensors (benchmark) or FILE.csv (one dataset)")
       ->required();

@@ -7,6 +7,7 @@
 //   ncl gen      write generated datasets (cli/gen.cpp)
 //   ncl info     describe a checkpoint (cli/info.cpp)
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 #include "cli/commands.h"
@@ -32,6 +33,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? 0 : 2;
+  } catch (const ncl::Error& e) {
+    // The user's line; NCL_DEBUG=1 adds where in the source the check failed.
+    bool debug = std::getenv("NCL_DEBUG") != nullptr;
+    std::fprintf(stderr, "ncl: error: %s\n", debug ? e.what() : e.message().c_str());
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ncl: error: %s\n", e.what());
     return 1;

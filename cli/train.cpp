@@ -221,25 +221,25 @@ Runner add_train(CLI::App& app) {
                   "label column of a CSV training file: a header name or 0-based index (-1 = last)");
   sub->add_option("--labels", o->labels, "labels of an NPY training file: a 1-D integer .npy");
   sub->add_option("--steps", o->steps, "training steps (default: the model's recipe)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   sub->add_option("--batch", o->batch, "datasets per step (default: the model's recipe)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   sub->add_option("--lr", o->lr, "Adam learning rate (default: the model's recipe)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   sub->add_option("--seed", o->seed, "seed for initial weights and data (default 0)");
   sub->add_option("--config", o->config, "model configuration overrides as JSON, e.g. '{\"dim\": 64}'");
   sub->add_option("--threads", o->threads, "CPU threads (default: all cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_number());
   sub->add_option("--out", o->out, "checkpoint to write (atomically, every --checkpoint-every steps)")
       ->required();
   sub->add_option("--resume", o->resume, "continue the run saved in this checkpoint");
   sub->add_option("--until", o->until, "stop after this step with a resumable checkpoint (the "
                                        "schedule still follows --steps)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   sub->add_option("--checkpoint-every", o->checkpoint_every, "steps between checkpoints (default 1000)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   sub->add_option("--log-every", o->log_every, "seconds between progress lines (default 5)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_number());
   return [o, sub, &app]() {
     (void)app;
     return run_train(*o, *sub);

@@ -117,10 +117,14 @@ Benchmark load_benchmark(const std::string& path) {
     w = require(file, "truth.weights", path).to_vector();
     mu = require(file, "truth.means", path).to_vector();
     sd = require(file, "truth.stddevs", path).to_vector();
-    NCL_CHECK(int64_t(toff.size()) == M + 1 && int64_t(w.size()) == int64_t(toff.back()) &&
+    NCL_CHECK(int64_t(toff.size()) == M + 1 && toff.front() == 0 &&
+                  int64_t(w.size()) == int64_t(toff.back()) &&
                   mu.size() == w.size() * size_t(D) && sd.size() == mu.size(),
               path, ": benchmark truth tensors are inconsistent");
   }
+  NCL_CHECK(off.front() == 0 && int64_t(off.back()) == points.dim(0), path,
+            ": benchmark offsets run from ", off.front(), " to ", off.back(), " but the file holds ",
+            points.dim(0), " points");
   for (int64_t m = 0; m < M; ++m) {
     int64_t begin = int64_t(off[m]), end = int64_t(off[m + 1]);
     NCL_CHECK(0 <= begin && begin < end && end <= points.dim(0), path,

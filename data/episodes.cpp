@@ -25,6 +25,9 @@ LabeledEpisodes::LabeledEpisodes(const PointSet& points, const std::string& name
             " classes but training episodes need at least ", options_.clusters_min);
   options_.clusters_max = std::min(options_.clusters_max, classes);
   options_.points_max = std::min(options_.points_max, N);
+  NCL_CHECK(options_.points_max >= options_.clusters_max, name, ": episodes of up to ",
+            options_.clusters_max, " classes need at least as many points, but points_max is ",
+            options_.points_max);
   options_.points_min = std::clamp(options_.points_min, options_.clusters_max, options_.points_max);
 }
 
@@ -38,8 +41,9 @@ Batch LabeledEpisodes::sample(int64_t batch, Rng& rng) const {
     std::vector<int64_t> chosen = rng.permutation(int64_t(classes_.size()));
     chosen.resize(K);
     std::vector<double> weights = rng.dirichlet(std::vector<double>(K, 1.0));
-    std::vector<int64_t> counts(K, 0);
-    for (int64_t n = 0; n < N; ++n) ++counts[rng.categorical(weights)];
+    // One point per chosen class, so that all K appear; the other N − K by the proportions.
+    std::vector<int64_t> counts(K, 1);
+    for (int64_t n = K; n < N; ++n) ++counts[rng.categorical(weights)];
     std::vector<int> labels;
     int64_t row = 0;
     for (int64_t k = 0; k < K; ++k) {

@@ -2,9 +2,10 @@
 // the file's classes, with random class proportions, drawn from the standardised points.
 //
 // For one batch: N ~ U{points_min..points_max}; per dataset: K ~ U{clusters_min..clusters_max}
-// distinct classes chosen uniformly, proportions ~ Dir(1), class counts ~ Multinomial(N), and
-// each class's points drawn without replacement (with replacement only when the class has
-// fewer points than it must give). Labels are renumbered 0..K-1 per dataset.
+// distinct classes chosen uniformly, proportions ~ Dir(1), class counts 1 + Multinomial(N − K)
+// (every chosen class appears, so a dataset has exactly K clusters), and each class's points
+// drawn without replacement (with replacement only when the class has fewer points than it
+// must give). Labels are renumbered 0..K-1 per dataset.
 #pragma once
 
 #include <vector>

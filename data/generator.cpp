@@ -8,7 +8,7 @@ namespace ncl::data {
 
 Batch MogK4::sample(int64_t batch, Rng& rng) const {
   NCL_CHECK(batch >= 1, "mog-k4: batch must be >= 1, got ", batch);
-  const int64_t K = 4, D = 2, N = rng.randint(300, 600);
+  const int64_t K = 4, D = 2, N = rng.randint(n_min_, n_max_);
   const double stddev = 0.3;
   Batch out;
   out.points = Tensor::empty({batch, N, D});  // (B, N, D)

@@ -17,7 +17,14 @@ Standardizer Standardizer::fit(const std::vector<double>& points, int64_t dim) {
       double e = points[n * dim + d] - s.mean[d];
       s.std[d] += e * e / double(N);
     }
-  for (double& v : s.std) v = v > 0.0 ? std::sqrt(v) : 1.0;
+  // A constant feature gets std 1 (and its exact value as mean): the rounding error of the
+  // mean would otherwise leave a std of ~1e-16 that blows up the feature and log_scale().
+  for (int64_t d = 0; d < dim; ++d) {
+    bool constant = true;
+    for (int64_t n = 1; n < N && constant; ++n) constant = points[n * dim + d] == points[d];
+    if (constant) s.mean[d] = points[d];
+    s.std[d] = constant ? 1.0 : std::sqrt(s.std[d]);
+  }
   return s;
 }
 

@@ -5,26 +5,6 @@
 #include "autograd/functions.h"
 
 namespace ncl::nn {
-namespace {
-
-// (B, N, D) -> (H·B, N, D/H): contiguous feature blocks become head-major batch entries.
-Variable split_heads(const Variable& x, int64_t heads) {
-  int64_t B = x.dim(0), N = x.dim(1), D = x.dim(2);
-  Variable h = reshape(x, {B, N, heads, D / heads});  // (B, N, H, Dh)
-  h = permute(h, {2, 0, 1, 3});                        // (H, B, N, Dh)
-  return reshape(h, {heads * B, N, D / heads});        // (H·B, N, Dh)
-}
-
-// (H·B, N, Dh) -> (B, N, H·Dh): the inverse of split_heads.
-Variable merge_heads(const Variable& x, int64_t heads) {
-  int64_t B = x.dim(0) / heads, N = x.dim(1), Dh = x.dim(2);
-  Variable h = reshape(x, {heads, B, N, Dh});  // (H, B, N, Dh)
-  h = permute(h, {1, 2, 0, 3});                // (B, N, H, Dh)
-  return reshape(h, {B, N, heads * Dh});
-}
-
-}  // namespace
-
 MAB::MAB(int64_t dim_q, int64_t dim_k, int64_t dim, int64_t heads, bool ln, Rng& rng)
     : dim_(dim),
       heads_(heads),
@@ -52,13 +32,14 @@ Variable MAB::forward(const Variable& X, const Variable& Y, const Tensor& key_ma
   NCL_CHECK(!key_mask.defined() || key_mask.shape() == Shape({Y.dim(0), Y.dim(1)}),
             "MAB: key mask ", key_mask.shape(), " must be (B, Nk) = (", Y.dim(0), ", ", Y.dim(1),
             ")");
-  Variable Q = split_heads(fc_q_.forward(X), heads_);  // (H·B, Nq, Dh)
-  Variable K = split_heads(fc_k_.forward(Y), heads_);  // (H·B, Nk, Dh)
-  Variable V = split_heads(fc_v_.forward(Y), heads_);  // (H·B, Nk, Dh)
+  // Head h is feature block h of Q, K, V; the products address it in place (no split copies).
+  Variable Q = fc_q_.forward(X);  // (B, Nq, D)
+  Variable K = fc_k_.forward(Y);  // (B, Nk, D)
+  Variable V = fc_v_.forward(Y);  // (B, Nk, D)
   // Scale by the full width D, as the reference code does (see the header).
-  Variable scores = matmul(Q, K, false, /*trans_b=*/true) * (1.0 / std::sqrt(double(dim_)));
-  Variable A = softmax(scores, key_mask);              // (H·B, Nq, Nk); mask row (h·B+b) % B
-  Variable O = merge_heads(Q + matmul(A, V), heads_);  // (B, Nq, D)
+  Variable scores = attention_scores(Q, K, heads_, 1.0 / std::sqrt(double(dim_)));
+  Variable A = softmax(scores, key_mask);          // (H·B, Nq, Nk); mask row (h·B+b) % B = b
+  Variable O = attention_output(A, V, Q, heads_);  // Q + concat_h(A_h V_h): (B, Nq, D)
   if (ln0_) O = ln0_->forward(O);
   O = O + relu(fc_o_.forward(O));
   if (ln1_) O = ln1_->forward(O);

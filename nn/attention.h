@@ -3,8 +3,9 @@
 // We follow the reference code (juho-lee/set_transformer, modules.py), because the published
 // numbers come from it, not the paper's equations. For X (B, Nq, dim_q), Y (B, Nk, dim_k):
 //   Q = X Wqᵀ + bq,  K = Y Wkᵀ + bk,  V = Y Wvᵀ + bv            all (B, N, D)
-//   heads are contiguous D/H blocks of the feature axis, folded head-major into the batch
-//   (h·B + b), and per head A = softmax(Q_h K_hᵀ / √D) — the full width D, not D/H;
+//   heads are contiguous D/H blocks of the feature axis (addressed in place, not copied out),
+//   scores are head-major (h·B + b), and per head A = softmax(Q_h K_hᵀ / √D) — the full width
+//   D, not D/H;
 //   O = Q + concat_h(A V_h)          residual on the *projected* query, no output projection
 //   O = LN0(O) if ln;  O = O + relu(O Woᵀ + bo);  O = LN1(O) if ln.
 // key_mask (I32 (B, Nk), 1 = key removed) removes keys only; a query whose keys are all

@@ -14,8 +14,7 @@ Variable Linear::forward(const Variable& x) const {
             " does not end in ", weight.dim(1), " features");
   // (..., in) as rows of one GEMM against the shared (out, in) weight, transposed in place.
   Variable x2 = x.rank() == 2 ? x : reshape(x, {x.numel() / x.dim(-1), x.dim(-1)});
-  Variable y = matmul(x2, weight, false, /*trans_b=*/true);  // (rows, out)
-  if (bias.defined()) y = y + bias;
+  Variable y = linear(x2, weight, bias);  // (rows, out)
   return x.rank() == 2 ? y : reshape(y, x.shape().with(-1, weight.dim(0)));
 }
 

@@ -13,8 +13,9 @@ namespace ncl::cpu {
 
 // The textbook triple loop, kept as the test oracle for gemm (same contract as gemm).
 void gemm_naive(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& args);
-void set_blas_threads(int threads);
-int blas_threads();
+// The CPU kernels' thread count (tensor/cpu/parallel.h).
+void set_threads(int threads);
+int threads();
 }  // namespace ncl::cpu
 
 namespace ncl::cuda {

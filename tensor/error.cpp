@@ -10,7 +10,7 @@ void fail_check(const char* file, int line, const char* condition, const std::st
   for (const char* top : {"/tensor/", "/autograd/", "/nn/", "/models/", "/data/", "/cli/"}) {
     if (const char* hit = std::strstr(file, top)) short_file = hit + 1;
   }
-  throw Error(str(short_file, ":", line, ": ", message, " [check: ", condition, "]"));
+  throw Error(str(short_file, ":", line, ": ", message, " [check: ", condition, "]"), message);
 }
 
 }  // namespace ncl::detail

@@ -11,9 +11,17 @@
 
 namespace ncl {
 
+// what() is the full text above; message() is the part meant for a user (no file:line, no
+// condition), which is what the command line prints.
 class Error : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit Error(const std::string& text) : std::runtime_error(text), message_(text) {}
+  Error(const std::string& text, std::string message)
+      : std::runtime_error(text), message_(std::move(message)) {}
+  const std::string& message() const { return message_; }
+
+ private:
+  std::string message_;
 };
 
 namespace detail {

@@ -33,13 +33,33 @@ enum class Broadcast {
 enum class ReduceOp { Sum, Max };
 
 // C[i] = alpha * op(A[i]) op(B[i]) + beta * C[i] for i < batch; op = transpose when asked.
-// A[i] starts at i * stride_a elements (0: one A shared by every batch entry); same for B.
 // Shapes before the transpose flag: A is (m, k) or (k, m) when trans_a; B is (k, n) or (n, k).
+// Where each matrix lives (row-major, in elements):
+//   entry i = (o, j) with o = i / inner and j = i % inner (inner = 0: one level, j = i);
+//   A[i] starts at o * outer_stride_a + j * stride_a (stride 0: one A shared by every entry),
+//   and its rows are lda apart (0: dense, the stored row length); the same for B and C, with
+//   stride_c = 0 meaning m * n. The two levels and leading dimensions let attention address
+//   head h of dataset b inside a (B, N, D) tensor without copying it out (ops::head_scores).
 struct GemmArgs {
   int64_t batch = 1, m = 0, n = 0, k = 0;
   bool trans_a = false, trans_b = false;
-  int64_t stride_a = 0, stride_b = 0;
+  int64_t stride_a = 0, stride_b = 0, stride_c = 0;
+  int64_t inner = 0, outer_stride_a = 0, outer_stride_b = 0, outer_stride_c = 0;
+  int64_t lda = 0, ldb = 0, ldc = 0;
   double alpha = 1.0, beta = 0.0;
+
+  // The resolved layout of one entry: where its A, B and C start.
+  struct Entry {
+    int64_t a, b, c;
+  };
+  Entry entry(int64_t i) const {
+    int64_t o = inner > 0 ? i / inner : 0, j = inner > 0 ? i % inner : i;
+    return {o * outer_stride_a + j * stride_a, o * outer_stride_b + j * stride_b,
+            o * outer_stride_c + j * (stride_c > 0 ? stride_c : m * n)};
+  }
+  int64_t ld_a() const { return lda > 0 ? lda : (trans_a ? m : k); }
+  int64_t ld_b() const { return ldb > 0 ? ldb : (trans_b ? k : n); }
+  int64_t ld_c() const { return ldc > 0 ? ldc : n; }
 };
 
 // Softmax over the last axis of x viewed as (rows, cols). Rows come in groups of `group`

@@ -188,17 +188,18 @@ GemmArgs gemm_view(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b,
 
 std::atomic<int64_t> gemm_flop_counter{0};
 
-void run_gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& g) {
+}  // namespace
+
+void internal::run_gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& g) {
   gemm_flop_counter.fetch_add(2 * g.batch * g.m * g.n * g.k, std::memory_order_relaxed);
   if (on_cuda(a)) cuda::gemm(a, b, c, g);
   else cpu::gemm(a, b, c, g);
 }
 
-}  // namespace
-
-Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, double alpha) {
   Shape result;
   GemmArgs g = gemm_view(a, b, trans_a, trans_b, &result);
+  g.alpha = alpha;
   Tensor c = Tensor::empty(result, a.dtype(), a.device());
   run_gemm(a, b, c, g);
   return c;
@@ -217,8 +218,8 @@ void matmul_into(const Tensor& a, const Tensor& b, Tensor& c, bool trans_a, bool
 }
 
 int64_t gemm_flops() { return gemm_flop_counter.load(std::memory_order_relaxed); }
-void set_cpu_threads(int threads) { cpu::set_blas_threads(threads); }
-int cpu_threads() { return cpu::blas_threads(); }
+void set_cpu_threads(int threads) { cpu::set_threads(threads); }
+int cpu_threads() { return cpu::threads(); }
 
 // ---- softmax family ------------------------------------------------------------------------
 

@@ -50,11 +50,23 @@ Tensor sum_all(const Tensor& x);  // shape ()
 // ---- matrix products -----------------------------------------------------------------------
 // a (..., M, K) · b (..., K, N) -> (..., M, N), with optional transposes of the last two axes.
 // Batch axes must match, or b may be 2-D (one matrix shared by every batch entry; then, when
-// a is not transposed, the batch folds into M for a single large GEMM).
-Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+// a is not transposed, the batch folds into M for a single large GEMM). Scaled by alpha.
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false,
+              double alpha = 1.0);
 // c = alpha·op(a)·op(b) + beta·c, in place; c must already have the result shape.
 void matmul_into(const Tensor& a, const Tensor& b, Tensor& c, bool trans_a, bool trans_b,
                  double alpha, double beta);
+
+// ---- per-head attention products (no head copies) ------------------------------------------
+// A "heads" tensor is (B, N, D) whose D features are H contiguous blocks of Dh = D/H (head h =
+// features [h·Dh, (h+1)·Dh)); a "per-head" tensor is (H·B, R, C), head-major (entry h·B + b).
+// The GEMMs read and write head blocks in place through leading dimensions (GemmArgs).
+// scores = alpha · x_h y_hᵀ: x (B, Nx, D), y (B, Ny, D) heads -> (H·B, Nx, Ny) per-head.
+Tensor head_scores(const Tensor& x, const Tensor& y, int64_t heads, double alpha);
+// out_h = alpha · op(p_h) v_h + beta · out_h: p per-head (H·B, R, C) (op = transpose when
+// trans_p), v (B, ·, D) and out (B, ·, D) heads. Writes only out's head blocks (all of them).
+void head_apply_into(const Tensor& p, bool trans_p, const Tensor& v, Tensor& out, int64_t heads,
+                     double alpha, double beta);
 
 // ---- softmax family (last axis) ------------------------------------------------------------
 // key_mask: undefined, or I32 (Bm, C) with 1 = key removed. x is (..., Q, C); its leading axes
@@ -88,8 +100,9 @@ Tensor index_select(const Tensor& x, const Tensor& index);
 Tensor index_add(const Tensor& src, const Tensor& index, int64_t rows);
 
 // ---- CPU threads and counters --------------------------------------------------------------
-// Threads OpenBLAS may use for one GEMM (our own kernels are single-threaded, so BLAS threads
-// never oversubscribe the cores).
+// Threads the CPU kernels use (an OpenMP team; OpenBLAS itself stays single-threaded and is
+// called per batch entry or row block, see tensor/cpu/parallel.h). Default: all cores, or
+// OMP_NUM_THREADS.
 void set_cpu_threads(int threads);
 int cpu_threads();
 // Floating-point operations issued to GEMM since the start (2·M·N·K per product), for the

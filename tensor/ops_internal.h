@@ -34,4 +34,7 @@ inline std::array<int64_t, Shape::kMaxRank> contiguous_strides(const Shape& shap
   return strides;
 }
 
+// Runs one GEMM on a's device and adds its FLOPs to the gemm_flops() counter (ops.cpp).
+void run_gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& g);
+
 }  // namespace ncl::ops::internal

@@ -28,8 +28,14 @@ void* CachingAllocator::allocate(size_t bytes, size_t* bucket_bytes) {
   *bucket_bytes = size;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = free_blocks_.find(size);
-    if (it != free_blocks_.end() && !it->second.empty()) {
+    // Best fit among cached blocks up to twice the bucket: when set sizes vary from step to
+    // step (N in [300, 600)), small requests reuse the blocks of larger steps instead of
+    // growing the cache with every new size.
+    auto it = free_blocks_.lower_bound(size);
+    while (it != free_blocks_.end() && it->first <= 2 * size && it->second.empty()) ++it;
+    if (it != free_blocks_.end() && it->first <= 2 * size) {
+      size = it->first;
+      *bucket_bytes = size;
       void* ptr = it->second.back();
       it->second.pop_back();
       stats_.cache_hits++;

@@ -34,7 +34,8 @@ class CachingAllocator {
   CachingAllocator(const CachingAllocator&) = delete;
   CachingAllocator& operator=(const CachingAllocator&) = delete;
 
-  // Returns a block of at least `bytes` (rounded up to its bucket); `bucket_bytes` gets the size.
+  // Returns a block of at least `bytes`: a cached block of up to twice its bucket size (best
+  // fit), else a new block of its bucket size. `bucket_bytes` gets the block's real size.
   void* allocate(size_t bytes, size_t* bucket_bytes);
   void release(void* ptr, size_t bucket_bytes);  // back to the free list, not to the OS
   void empty_cache();                            // give every cached block back to the OS

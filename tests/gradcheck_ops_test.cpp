@@ -153,8 +153,24 @@ TEST_CASE("gradcheck: matmul", "[grad]") {
       if (!ta)  // a shared b needs an untransposed a (it folds the batch into rows)
         cases.push_back(
             {"shared 2-D b" + flags, fn, {rnd(bmat(B, M, K, false), 5), rnd(mat(K, N, tb), 6)}});
+      auto scaled = [ta, tb](const V& v) { return ncl::matmul(v[0], v[1], ta, tb, -0.37); };
+      cases.push_back({"scaled by alpha" + flags, scaled,
+                       {rnd(bmat(B, M, K, ta), 7), rnd(bmat(B, K, N, tb), 8)}});
     }
   run_cases(cases);
+}
+
+TEST_CASE("gradcheck: linear, with and without bias", "[grad]") {
+  const int64_t R = 5, IN = 3, OUT = 4;
+  run_cases({{"with bias", [](const V& v) { return ncl::linear(v[0], v[1], v[2]); },
+              {rnd({R, IN}, 1), rnd({OUT, IN}, 2), rnd({OUT}, 3)}},
+             {"without bias", [](const V& v) { return ncl::linear(v[0], v[1], Variable()); },
+              {rnd({R, IN}, 4), rnd({OUT, IN}, 5)}}});
+  // The value is x Wᵀ + b exactly as the composed ops give it.
+  Tensor x = rnd({R, IN}, 6), w = rnd({OUT, IN}, 7), b = rnd({OUT}, 8);
+  Variable composed = ncl::matmul(Variable(x), Variable(w), false, true) + Variable(b);
+  ncl::test::require_close(ncl::linear(Variable(x), Variable(w), Variable(b)).value(), composed.value(), 1e-14,
+                1e-14);
 }
 
 TEST_CASE("gradcheck: layout functions", "[grad]") {

@@ -4,6 +4,7 @@
 
 #include "tensor/backend.h"
 #include "tensor/cpu/dtype_dispatch.h"
+#include "tensor/cpu/parallel.h"
 
 namespace ncl::cpu {
 namespace {
@@ -26,8 +27,9 @@ template <class T, class F>
 void map(const Tensor& x, Tensor& out, F f) {
   const T* px = x.data<T>();
   T* po = out.data<T>();
-  int64_t n = x.numel();
-  for (int64_t i = 0; i < n; ++i) po[i] = f(px[i]);
+  parallel_for(x.numel(), grain(1), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) po[i] = f(px[i]);
+  });
 }
 
 template <class T>
@@ -60,26 +62,28 @@ void zip(const Tensor& a, const Tensor& b, Tensor& out, int64_t rows, int64_t co
   const T* pa = a.data<T>();
   const T* pb = b.data<T>();
   T* po = out.data<T>();
-  switch (mode) {
-    case Broadcast::None:
-      for (int64_t i = 0; i < rows * cols; ++i) po[i] = f(pa[i], pb[i]);
-      break;
-    case Broadcast::Scalar: {
-      T s = pb[0];
-      for (int64_t i = 0; i < rows * cols; ++i) po[i] = f(pa[i], s);
-      break;
-    }
-    case Broadcast::Row:
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < cols; ++c) po[r * cols + c] = f(pa[r * cols + c], pb[c]);
-      break;
-    case Broadcast::Column:
-      for (int64_t r = 0; r < rows; ++r) {
-        T s = pb[r];
-        for (int64_t c = 0; c < cols; ++c) po[r * cols + c] = f(pa[r * cols + c], s);
+  parallel_for(rows, grain(cols), [&](int64_t r0, int64_t r1) {
+    switch (mode) {
+      case Broadcast::None:
+        for (int64_t i = r0 * cols; i < r1 * cols; ++i) po[i] = f(pa[i], pb[i]);
+        break;
+      case Broadcast::Scalar: {
+        T s = pb[0];
+        for (int64_t i = r0 * cols; i < r1 * cols; ++i) po[i] = f(pa[i], s);
+        break;
       }
-      break;
-  }
+      case Broadcast::Row:
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t c = 0; c < cols; ++c) po[r * cols + c] = f(pa[r * cols + c], pb[c]);
+        break;
+      case Broadcast::Column:
+        for (int64_t r = r0; r < r1; ++r) {
+          T s = pb[r];
+          for (int64_t c = 0; c < cols; ++c) po[r * cols + c] = f(pa[r * cols + c], s);
+        }
+        break;
+    }
+  });
 }
 
 template <class T>

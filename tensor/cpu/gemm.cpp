@@ -1,63 +1,104 @@
-// Matrix products: OpenBLAS cblas_{s,d}gemm in a loop over the batch, and the naive oracle.
+// Matrix products: single-threaded OpenBLAS cblas_{s,d}gemm, parallelised by ncl (parallel.h):
+// over batch entries when there are several (the attention products: many small GEMMs, where
+// BLAS's own threads would mostly wake and wait), else over blocks of C's rows (the Linear
+// layers' one large GEMM). And the naive oracle.
 #include <cblas.h>
+
+#include <mutex>
 
 #include "tensor/backend.h"
 #include "tensor/cpu/dtype_dispatch.h"
+#include "tensor/cpu/parallel.h"
 
 namespace ncl::cpu {
 namespace {
 
-void blas_gemm(const float* a, const float* b, float* c, const GemmArgs& g) {
-  // Row-major: lda is the stored row length of A (k, or m when A is stored transposed).
+// Rows [r0, r1) of one product (a, b, c point at the entry's matrices). Row block r0 of op(A)
+// starts at row r0 of A, or at column r0 when A is stored transposed.
+void blas_gemm(const float* a, const float* b, float* c, const GemmArgs& g, int64_t r0, int64_t r1) {
+  const float* ar = g.trans_a ? a + r0 : a + r0 * g.ld_a();
   cblas_sgemm(CblasRowMajor, g.trans_a ? CblasTrans : CblasNoTrans,
-              g.trans_b ? CblasTrans : CblasNoTrans, int(g.m), int(g.n), int(g.k), float(g.alpha),
-              a, int(g.trans_a ? g.m : g.k), b, int(g.trans_b ? g.k : g.n), float(g.beta), c,
-              int(g.n));
+              g.trans_b ? CblasTrans : CblasNoTrans, int(r1 - r0), int(g.n), int(g.k),
+              float(g.alpha), ar, int(g.ld_a()), b, int(g.ld_b()), float(g.beta),
+              c + r0 * g.ld_c(), int(g.ld_c()));
 }
 
-void blas_gemm(const double* a, const double* b, double* c, const GemmArgs& g) {
+void blas_gemm(const double* a, const double* b, double* c, const GemmArgs& g, int64_t r0,
+               int64_t r1) {
+  const double* ar = g.trans_a ? a + r0 : a + r0 * g.ld_a();
   cblas_dgemm(CblasRowMajor, g.trans_a ? CblasTrans : CblasNoTrans,
-              g.trans_b ? CblasTrans : CblasNoTrans, int(g.m), int(g.n), int(g.k), g.alpha, a,
-              int(g.trans_a ? g.m : g.k), b, int(g.trans_b ? g.k : g.n), g.beta, c, int(g.n));
+              g.trans_b ? CblasTrans : CblasNoTrans, int(r1 - r0), int(g.n), int(g.k), g.alpha, ar,
+              int(g.ld_a()), b, int(g.ld_b()), g.beta, c + r0 * g.ld_c(), int(g.ld_c()));
+}
+
+// OpenBLAS starts with one thread per core; ncl wants it single-threaded (see parallel.h).
+void single_threaded_blas() {
+  static std::once_flag once;
+  std::call_once(once, [] { openblas_set_num_threads(1); });
 }
 
 }  // namespace
 
 void gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& g) {
+  single_threaded_blas();
   dispatch_float(a.dtype(), "gemm", [&](auto zero) {
     using T = decltype(zero);
-    for (int64_t i = 0; i < g.batch; ++i) {
-      T* ci = c.data<T>() + i * g.m * g.n;
-      if (g.k == 0) {  // BLAS leaves C untouched when k = 0; the contract says C = beta·C
-        for (int64_t j = 0; j < g.m * g.n; ++j) ci[j] = g.beta == 0 ? T(0) : T(g.beta) * ci[j];
-        continue;
-      }
-      if (g.m == 0 || g.n == 0) continue;
-      blas_gemm(a.data<T>() + i * g.stride_a, b.data<T>() + i * g.stride_b, ci, g);
+    if (g.m == 0 || g.n == 0) return;
+    const T* pa = a.data<T>();
+    const T* pb = b.data<T>();
+    T* pc = c.data<T>();
+    if (g.k == 0) {  // BLAS leaves C untouched when k = 0; the contract says C = beta·C
+      for (int64_t i = 0; i < g.batch; ++i)
+        for (int64_t r = 0; r < g.m; ++r)
+          for (int64_t j = 0; j < g.n; ++j) {
+            T& cij = pc[g.entry(i).c + r * g.ld_c() + j];
+            cij = g.beta == 0 ? T(0) : T(g.beta) * cij;
+          }
+      return;
+    }
+    const int64_t flops = 2 * g.m * g.n * g.k;
+    if (g.batch > 1) {
+      parallel_for(g.batch, std::max<int64_t>(1, (1 << 20) / flops), [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+          GemmArgs::Entry e = g.entry(i);
+          blas_gemm(pa + e.a, pb + e.b, pc + e.c, g, 0, g.m);
+        }
+      });
+    } else {
+      // Row blocks of at least 64 rows and about a million FLOPs each.
+      GemmArgs::Entry e = g.entry(0);
+      int64_t min_rows = std::max<int64_t>(64, (1 << 20) / std::max<int64_t>(2 * g.n * g.k, 1));
+      parallel_for(g.m, min_rows,
+                   [&](int64_t r0, int64_t r1) { blas_gemm(pa + e.a, pb + e.b, pc + e.c, g, r0, r1); });
     }
   });
 }
 
-void set_blas_threads(int threads) { openblas_set_num_threads(threads); }
-int blas_threads() { return openblas_get_num_threads(); }
+void set_threads(int threads) {
+  single_threaded_blas();
+  omp_set_num_threads(std::max(threads, 1));
+}
+int threads() { return omp_get_max_threads(); }
 
 void gemm_naive(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& g) {
   dispatch_float(a.dtype(), "gemm_naive", [&](auto zero) {
     using T = decltype(zero);
+    const int64_t lda = g.ld_a(), ldb = g.ld_b(), ldc = g.ld_c();
     for (int64_t bi = 0; bi < g.batch; ++bi) {
-      const T* pa = a.data<T>() + bi * g.stride_a;
-      const T* pb = b.data<T>() + bi * g.stride_b;
-      T* pc = c.data<T>() + bi * g.m * g.n;
+      GemmArgs::Entry e = g.entry(bi);
+      const T* pa = a.data<T>() + e.a;
+      const T* pb = b.data<T>() + e.b;
+      T* pc = c.data<T>() + e.c;
       for (int64_t i = 0; i < g.m; ++i)
         for (int64_t j = 0; j < g.n; ++j) {
           double acc = 0;
           for (int64_t p = 0; p < g.k; ++p) {
-            T av = g.trans_a ? pa[p * g.m + i] : pa[i * g.k + p];
-            T bv = g.trans_b ? pb[j * g.k + p] : pb[p * g.n + j];
+            T av = g.trans_a ? pa[p * lda + i] : pa[i * lda + p];
+            T bv = g.trans_b ? pb[j * ldb + p] : pb[p * ldb + j];
             acc += double(av) * double(bv);
           }
-          T prev = g.beta == 0 ? T(0) : T(g.beta) * pc[i * g.n + j];
-          pc[i * g.n + j] = T(g.alpha * acc) + prev;
+          T prev = g.beta == 0 ? T(0) : T(g.beta) * pc[i * ldc + j];
+          pc[i * ldc + j] = T(g.alpha * acc) + prev;
         }
     }
   });

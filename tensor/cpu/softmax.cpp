@@ -7,6 +7,7 @@
 
 #include "tensor/backend.h"
 #include "tensor/cpu/dtype_dispatch.h"
+#include "tensor/cpu/parallel.h"
 
 namespace ncl::cpu {
 namespace {
@@ -40,7 +41,8 @@ void row_stats(const T* x, const int32_t* m, int64_t cols, T* max_out, T* log_su
 void softmax_forward(const Tensor& x, const Tensor& mask, Tensor& y, const SoftmaxArgs& a) {
   dispatch_float(x.dtype(), "softmax_forward", [&](auto zero) {
     using T = decltype(zero);
-    for (int64_t r = 0; r < a.rows; ++r) {
+    parallel_for(a.rows, grain(4 * a.cols), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
       const T* xr = x.data<T>() + r * a.cols;
       T* yr = y.data<T>() + r * a.cols;
       const int32_t* m = mask_row(mask, a, r);
@@ -53,6 +55,7 @@ void softmax_forward(const Tensor& x, const Tensor& mask, Tensor& y, const Softm
         else yr[c] = std::exp(xr[c] - mx - log_sum);
       }
     }
+    });
   });
 }
 
@@ -62,7 +65,8 @@ void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& mask, Ten
                       const SoftmaxArgs& a) {
   dispatch_float(y.dtype(), "softmax_backward", [&](auto zero) {
     using T = decltype(zero);
-    for (int64_t r = 0; r < a.rows; ++r) {
+    parallel_for(a.rows, grain(2 * a.cols), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
       const T* yr = y.data<T>() + r * a.cols;
       const T* gr = dy.data<T>() + r * a.cols;
       T* dr = dx.data<T>() + r * a.cols;
@@ -80,18 +84,21 @@ void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& mask, Ten
         else dr[c] = yr[c] * (gr[c] - dot);
       }
     }
+    });
   });
 }
 
 void logsumexp_forward(const Tensor& x, const Tensor& mask, Tensor& out, const SoftmaxArgs& a) {
   dispatch_float(x.dtype(), "logsumexp_forward", [&](auto zero) {
     using T = decltype(zero);
-    for (int64_t r = 0; r < a.rows; ++r) {
+    parallel_for(a.rows, grain(4 * a.cols), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
       T mx, log_sum;
       int64_t count;
       row_stats(x.data<T>() + r * a.cols, mask_row(mask, a, r), a.cols, &mx, &log_sum, &count);
       out.data<T>()[r] = count == 0 ? -std::numeric_limits<T>::infinity() : mx + log_sum;
     }
+    });
   });
 }
 
