@@ -81,7 +81,10 @@ void require_dimension(const PointSet& points, int64_t dim, const std::string& p
   const int64_t features = points.features.dim(1);
   if (features != dim)
     throw Error(str(path, ": points have ", features, features == 1 ? " feature" : " features",
-                    " but the model expects ", dim));
+                    " but the model expects ", dim,
+                    features == dim + 1 && points.labels.empty()
+                        ? "; HINT: if one column holds labels, name it with --label-column"
+                        : ""));
 }
 
 void set_labels(PointSet& points, const std::vector<std::string>& texts) {

@@ -173,6 +173,33 @@ TEST_CASE("gradcheck: linear, with and without bias", "[grad]") {
                 1e-14);
 }
 
+TEST_CASE("gradcheck: attention products on heads in place", "[grad]") {
+  const int64_t B = 2, Nq = 3, Nk = 5, D = 6, H = 3;
+  run_cases({{"attention_scores", [](const V& v) { return attention_scores(v[0], v[1], H, 0.7); },
+              {rnd({B, Nq, D}, 1), rnd({B, Nk, D}, 2)}},
+             {"attention_output",
+              [](const V& v) { return attention_output(v[0], v[1], v[2], H); },
+              {rnd({H * B, Nq, Nk}, 3), rnd({B, Nk, D}, 4), rnd({B, Nq, D}, 5)}}});
+}
+
+// The in-place head products equal the composed form: split heads into (H·B, N, Dh) copies
+// (reshape, permute), batched matmul, merge back.
+TEST_CASE("attention products equal split-heads matmul", "[grad]") {
+  const int64_t B = 2, Nq = 4, Nk = 3, D = 8, H = 2, Dh = D / H;
+  auto split = [&](const Variable& x) {
+    int64_t N = x.dim(1);
+    return reshape(permute(reshape(x, {B, N, H, Dh}), {2, 0, 1, 3}), {H * B, N, Dh});
+  };
+  Variable q(rnd({B, Nq, D}, 6)), k(rnd({B, Nk, D}, 7)), v(rnd({B, Nk, D}, 8));
+  Variable scores = attention_scores(q, k, H, 0.5);
+  ncl::test::require_close(scores.value(), ncl::matmul(split(q), split(k), false, true, 0.5).value(),
+                           1e-14, 1e-14);
+  Variable a = softmax(scores);
+  Variable merged = reshape(permute(reshape(ncl::matmul(a, split(v)), {H, B, Nq, Dh}), {1, 2, 0, 3}),
+                            {B, Nq, D});
+  ncl::test::require_close(attention_output(a, v, q, H).value(), (q + merged).value(), 1e-14, 1e-14);
+}
+
 TEST_CASE("gradcheck: layout functions", "[grad]") {
   const Shape s{2, 3, 5};
   run_cases({

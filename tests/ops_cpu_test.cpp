@@ -251,6 +251,47 @@ TEST_CASE("matmul against the naive oracle", "[tensor]") {
   }
 }
 
+// The threaded paths of cpu::gemm (row blocks of one large product, batch entries split over
+// threads) and the two-level strides with leading dimensions (a head block inside (B, N, D)),
+// each against the naive oracle with the same GemmArgs, run with 2 threads.
+TEST_CASE("cpu::gemm: threaded paths and head-block strides match the naive oracle", "[tensor]") {
+  int saved = ops::cpu_threads();
+  ops::set_cpu_threads(2);
+  auto check = [](const GemmArgs& g, const Shape& sa, const Shape& sb, const Shape& sc) {
+    Tensor a = random_tensor(sa, 1, DType::F64), b = random_tensor(sb, 2, DType::F64);
+    Tensor c = random_tensor(sc, 3, DType::F64), expected = c.clone();
+    cpu::gemm(a, b, c, g);
+    cpu::gemm_naive(a, b, expected, g);
+    require_close(c, expected, 1e-12, 1e-12);
+  };
+  SECTION("one large product split into row blocks, both transposes, beta = 0.5") {
+    for (bool ta : {false, true}) {
+      GemmArgs g;
+      g.m = 300, g.n = 64, g.k = 64, g.trans_a = ta, g.trans_b = true, g.beta = 0.5;
+      check(g, ta ? Shape{64, 300} : Shape{300, 64}, {64, 64}, {300, 64});
+    }
+  }
+  SECTION("many batch entries over threads") {
+    GemmArgs g;
+    g.batch = 40, g.m = 64, g.n = 64, g.k = 64, g.stride_a = 64 * 64, g.stride_b = 64 * 64;
+    check(g, {40, 64, 64}, {40, 64, 64}, {40, 64, 64});
+  }
+  SECTION("head blocks: entry h·B + b reads (B, N, D) in place and writes per-head output") {
+    const int64_t B = 3, N = 70, D = 12, H = 3, Dh = D / H;
+    GemmArgs g;  // S_hb = X_hb Y_hbᵀ with X, Y (B, N, D) heads, S (H·B, N, N)
+    g.batch = H * B, g.inner = B, g.m = N, g.n = N, g.k = Dh, g.trans_b = true;
+    g.outer_stride_a = g.outer_stride_b = Dh, g.stride_a = g.stride_b = N * D, g.lda = g.ldb = D;
+    g.stride_c = N * N, g.outer_stride_c = B * N * N;
+    check(g, {B, N, D}, {B, N, D}, {H * B, N, N});
+    GemmArgs o;  // O_hb += P_hbᵀ V_hb written into the head blocks of O (B, N, D)
+    o.batch = H * B, o.inner = B, o.m = N, o.n = Dh, o.k = N, o.trans_a = true, o.beta = 1.0;
+    o.stride_a = N * N, o.outer_stride_a = B * N * N;
+    o.outer_stride_b = o.outer_stride_c = Dh, o.stride_b = o.stride_c = N * D, o.ldb = o.ldc = D;
+    check(o, {H * B, N, N}, {B, N, D}, {B, N, D});
+  }
+  ops::set_cpu_threads(saved);
+}
+
 TEST_CASE("matmul_into: c = alpha a.b + beta c accumulates", "[tensor]") {
   Tensor a = f64({1, 2, 3, 4}, {2, 2}), b = f64({1, 0, 1, 1}, {2, 2});
   Tensor c = f64({10, 20, 30, 40}, {2, 2});

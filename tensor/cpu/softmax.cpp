@@ -42,19 +42,35 @@ void softmax_forward(const Tensor& x, const Tensor& mask, Tensor& y, const Softm
   dispatch_float(x.dtype(), "softmax_forward", [&](auto zero) {
     using T = decltype(zero);
     parallel_for(a.rows, grain(4 * a.cols), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const T* xr = x.data<T>() + r * a.cols;
-      T* yr = y.data<T>() + r * a.cols;
-      const int32_t* m = mask_row(mask, a, r);
-      T mx, log_sum;
-      int64_t count;
-      row_stats(xr, m, a.cols, &mx, &log_sum, &count);
-      for (int64_t c = 0; c < a.cols; ++c) {
-        if (count == 0 || (m && m[c])) yr[c] = T(0);
-        else if (a.log) yr[c] = xr[c] - mx - log_sum;
-        else yr[c] = std::exp(xr[c] - mx - log_sum);
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* xr = x.data<T>() + r * a.cols;
+        T* yr = y.data<T>() + r * a.cols;
+        const int32_t* m = mask_row(mask, a, r);
+        if (a.log) {
+          T mx, log_sum;
+          int64_t count;
+          row_stats(xr, m, a.cols, &mx, &log_sum, &count);
+          for (int64_t c = 0; c < a.cols; ++c)
+            yr[c] = (count == 0 || (m && m[c])) ? T(0) : xr[c] - mx - log_sum;
+          continue;
+        }
+        // softmax: one exp per entry, y = exp(x - max) / Σ exp(x - max).
+        T mx = -std::numeric_limits<T>::infinity();
+        for (int64_t c = 0; c < a.cols; ++c)
+          if (!m || !m[c]) mx = std::max(mx, xr[c]);
+        if (mx == -std::numeric_limits<T>::infinity()) {  // fully masked row
+          for (int64_t c = 0; c < a.cols; ++c) yr[c] = T(0);
+          continue;
+        }
+        T sum = 0;
+        for (int64_t c = 0; c < a.cols; ++c) {
+          T e = (m && m[c]) ? T(0) : std::exp(xr[c] - mx);
+          yr[c] = e;
+          sum += e;
+        }
+        T inv = T(1) / sum;
+        for (int64_t c = 0; c < a.cols; ++c) yr[c] *= inv;
       }
-    }
     });
   });
 }
