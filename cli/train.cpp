@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <sstream>
 
 #include "autograd/functions.h"
@@ -65,6 +66,16 @@ const std::string& require_meta(const TensorFile& f, const std::string& key, con
   return it->second;
 }
 
+// A number stored in checkpoint metadata, or ncl::Error naming the key.
+double meta_number(const TensorFile& f, const std::string& key, const std::string& path) {
+  const std::string& text = require_meta(f, key, path);
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  NCL_CHECK(!text.empty() && end == text.c_str() + text.size() && std::isfinite(v), path,
+            ": checkpoint metadata '", key, "' is not a number: '", text, "'");
+  return v;
+}
+
 // The run's settings: from the flags for a new run, from the checkpoint on --resume.
 struct Run {
   std::string model, data, label_column, labels;
@@ -111,13 +122,16 @@ int run_train(TrainOptions& o, CLI::App& sub) {
     run.data = require_meta(resumed, "data", p);
     run.label_column = require_meta(resumed, "label_column", p);
     run.labels = require_meta(resumed, "labels", p);
-    run.seed = std::stoull(require_meta(resumed, "seed", p));
-    run.step = std::stoll(require_meta(resumed, "step", p));
-    run.recipe.steps = std::stoll(require_meta(resumed, "steps", p));
-    run.recipe.batch = std::stoll(require_meta(resumed, "batch", p));
-    run.recipe.lr = std::stod(require_meta(resumed, "lr", p));
-    run.recipe.decay_at = std::stod(require_meta(resumed, "decay_at", p));
-    run.recipe.clip_norm = std::stod(require_meta(resumed, "clip_norm", p));
+    const std::string& seed = require_meta(resumed, "seed", p);
+    NCL_CHECK(!seed.empty() && seed.find_first_not_of("0123456789") == std::string::npos, p,
+              ": checkpoint metadata 'seed' is not a number: '", seed, "'");
+    run.seed = std::strtoull(seed.c_str(), nullptr, 10);
+    run.step = int64_t(meta_number(resumed, "step", p));
+    run.recipe.steps = int64_t(meta_number(resumed, "steps", p));
+    run.recipe.batch = int64_t(meta_number(resumed, "batch", p));
+    run.recipe.lr = meta_number(resumed, "lr", p);
+    run.recipe.decay_at = meta_number(resumed, "decay_at", p);
+    run.recipe.clip_norm = meta_number(resumed, "clip_norm", p);
     set_rng_state(rng, require_meta(resumed, "rng", p), p);
     data = open_training_data(run.data, run.label_column, run.labels,
                               run.config.value("clusters", int64_t(4)), &resumed);

@@ -1,5 +1,8 @@
 #include "data/benchmark.h"
 
+#include <algorithm>
+#include <cstdlib>
+
 #include "tensor/error.h"
 #include "tensor/safetensors.h"
 
@@ -98,8 +101,9 @@ Benchmark load_benchmark(const std::string& path) {
             ": benchmark format_version '", file.metadata["format_version"], "' is not ", kVersion);
   Benchmark out;
   out.generator = file.metadata["generator"];
-  out.seed = std::stoull(file.metadata.count("seed") ? file.metadata["seed"] : "0");
-  out.batch = std::stoll(file.metadata.count("batch") ? file.metadata["batch"] : "1");
+  // seed and batch are informational; a missing or malformed value reads as 0 / 1.
+  out.seed = std::strtoull(file.metadata["seed"].c_str(), nullptr, 10);
+  out.batch = std::max<int64_t>(1, std::strtoll(file.metadata["batch"].c_str(), nullptr, 10));
   const Tensor& points = require(file, "points", path);
   const Tensor& labels = require(file, "labels", path);
   const Tensor& offsets = require(file, "offsets", path);

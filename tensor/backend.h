@@ -21,5 +21,9 @@ int threads();
 namespace ncl::cuda {
 #include "tensor/kernels.inc"
 
-bool available();  // a device is present and usable (false when built without CUDA)
+bool available();  // a device is present and usable (false when built without CUDA); never throws
+// Whether cuBLAS may use TF32 tensor cores for F32 GEMMs (about 1e-3 relative error instead of
+// 1e-6). Off by default, so GPU results match the CPU's; a no-op when built without CUDA.
+void set_allow_tf32(bool allow);
+bool allow_tf32();
 }  // namespace ncl::cuda

@@ -108,6 +108,8 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_float("where", a);
   check_same("where", a, b);
   NCL_CHECK(cond.dtype() == DType::I32, "where: condition must be I32, got ", cond.dtype());
+  NCL_CHECK(cond.device() == a.device(), "where: condition on ", cond.device(), ", values on ",
+            a.device());
   NCL_CHECK(cond.shape() == a.shape() && b.shape() == a.shape(), "where: shapes differ: cond ",
             cond.shape(), " a ", a.shape(), " b ", b.shape());
   Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
@@ -164,7 +166,8 @@ GemmArgs gemm_view(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b,
   dims[dims.size() - 2] = g.m;
   dims[dims.size() - 1] = g.n;
   *result = Shape(dims);
-  int64_t batch = a.numel() / (a_rows * a_cols == 0 ? 1 : a_rows * a_cols);
+  int64_t batch = 1;  // the product of the leading axes (not numel / (rows·cols): K may be 0)
+  for (int i = 0; i < a.rank() - 2; ++i) batch *= a.dim(i);
   if (b.rank() == 2) {
     if (!trans_a) {  // fold the batch into M: one big GEMM against the shared b
       g.m *= batch;

@@ -13,8 +13,6 @@ inline bool on_cuda(const Tensor& x) { return x.device() == Device::CUDA; }
 inline void check_float(const char* op, const Tensor& x) {
   NCL_CHECK(x.defined(), op, ": input is undefined");
   NCL_CHECK(is_floating(x.dtype()), op, ": needs F32 or F64, got ", x.dtype());
-  NCL_CHECK(!(on_cuda(x) && x.dtype() == DType::F64), op,
-            ": the CUDA backend is F32 only; HINT: use F64 on the CPU (gradient checks)");
 }
 
 inline void check_same(const char* op, const Tensor& a, const Tensor& b) {

@@ -128,6 +128,8 @@ Tensor index_select(const Tensor& x, const Tensor& index) {
   NCL_CHECK(index.dtype() == DType::I32 && index.rank() == 1, "index_select: index must be I32 "
             "of rank 1, got ", index.dtype(), " ", index.shape());
   NCL_CHECK(x.rank() >= 1, "index_select: x must have rank >= 1");
+  NCL_CHECK(index.device() == x.device(), "index_select: index on ", index.device(), ", x on ",
+            x.device());
   int64_t cols = x.dim(0) == 0 ? 0 : x.numel() / x.dim(0);
   Tensor out = Tensor::empty(x.shape().with(0, index.numel()), x.dtype(), x.device());
   if (on_cuda(x)) cuda::index_select(x, index, out, cols);
@@ -141,6 +143,8 @@ Tensor index_add(const Tensor& src, const Tensor& index, int64_t rows) {
                 index.numel() == src.dim(0),
             "index_add: index must be I32 with one entry per row of src ", src.shape(), ", got ",
             index.dtype(), " ", index.shape());
+  NCL_CHECK(index.device() == src.device(), "index_add: index on ", index.device(), ", src on ",
+            src.device());
   int64_t cols = src.dim(0) == 0 ? 0 : src.numel() / src.dim(0);
   Tensor out = Tensor::zeros(src.shape().with(0, rows), src.dtype(), src.device());
   if (on_cuda(src)) cuda::index_add(src, index, out, cols);

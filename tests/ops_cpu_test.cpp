@@ -245,6 +245,13 @@ TEST_CASE("matmul against the naive oracle", "[tensor]") {
         DYNAMIC_SECTION(dtype << " batched" << flags) { check_matmul(dtype, ta, tb, 3, false, 2); }
         DYNAMIC_SECTION(dtype << " shared b" << flags) { check_matmul(dtype, ta, tb, 3, true, 3); }
       }
+  SECTION("an empty inner dimension (K = 0) gives zeros, batched too") {
+    Tensor c = ops::matmul(Tensor::zeros({3, 4, 0}), Tensor::zeros({3, 0, 5}));
+    REQUIRE(c.shape() == Shape({3, 4, 5}));
+    for (double v : c.to_vector()) REQUIRE(v == 0.0);
+    Tensor c2 = ops::matmul(Tensor::zeros({4, 0}), Tensor::zeros({0, 5}));
+    for (double v : c2.to_vector()) REQUIRE(v == 0.0);
+  }
   SECTION("mismatched inner dimensions throw") {
     CHECK_THROWS_AS(ops::matmul(Tensor::zeros({2, 3}), Tensor::zeros({4, 5})), Error);
     CHECK_THROWS_AS(ops::matmul(Tensor::zeros({2, 2, 3}), Tensor::zeros({3, 3, 5})), Error);

@@ -1,6 +1,6 @@
 // The tensor layer's foundations: Shape, Tensor handles (sharing versus copying), the caching
 // allocator and its buckets, PoisonGuard, the Rng's determinism and distributions (checked
-// against their standard errors), and the CUDA stub's refusals in a CPU-only build.
+// against their standard errors), and the refusals of CUDA allocations when no GPU can be used.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -228,10 +228,13 @@ TEST_CASE("Rng: distributions have the right moments", "[tensor]") {
   }
 }
 
-TEST_CASE("CUDA stub: unavailable, and every CUDA allocation says why", "[tensor]") {
-  CHECK_FALSE(cuda::available());
+TEST_CASE("CUDA unavailable: every CUDA allocation says why", "[tensor]") {
+  // Built without CUDA (the stub), or with CUDA on a machine without a usable GPU.
+  if (cuda::available()) return;  // the [cuda] tests cover this machine
   CHECK_THROWS_AS(Tensor::empty({2, 3}, DType::F32, Device::CUDA), Error);
+  // (Catch2 2.x matchers hold their parts by reference: combine them inside each check.)
   CHECK_THROWS_WITH(Tensor::empty({2, 3}, DType::F32, Device::CUDA),
-                    Contains("built without CUDA"));
-  CHECK_THROWS_WITH(Tensor::zeros({4}).to(Device::CUDA), Contains("built without CUDA"));
+                    Contains("built without CUDA") || Contains("no usable CUDA device"));
+  CHECK_THROWS_WITH(Tensor::zeros({4}).to(Device::CUDA),
+                    Contains("built without CUDA") || Contains("no usable CUDA device"));
 }

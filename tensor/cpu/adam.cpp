@@ -3,6 +3,7 @@
 
 #include "tensor/backend.h"
 #include "tensor/cpu/dtype_dispatch.h"
+#include "tensor/cpu/parallel.h"
 
 namespace ncl::cpu {
 
@@ -20,14 +21,17 @@ void adam_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const Ad
     double c2 = 1.0 - std::pow(a.beta2, double(a.step));
     T lr = T(a.lr), b1 = T(a.beta1), b2 = T(a.beta2), wd = T(a.weight_decay), eps = T(a.eps);
     T inv_c1 = T(1.0 / c1), inv_sqrt_c2 = T(1.0 / std::sqrt(c2));
-    for (int64_t i = 0; i < param.numel(); ++i) {
-      T gi = g[i];
-      if (a.decoupled) p[i] -= lr * wd * p[i];
-      else gi += wd * p[i];
-      pm[i] = b1 * pm[i] + (T(1) - b1) * gi;
-      pv[i] = b2 * pv[i] + (T(1) - b2) * gi * gi;
-      p[i] -= lr * (pm[i] * inv_c1) / (std::sqrt(pv[i]) * inv_sqrt_c2 + eps);
-    }
+    // About 8 floating-point operations and a sqrt per element: worth threads from ~4k on.
+    parallel_for(param.numel(), grain(8), [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        T gi = g[i];
+        if (a.decoupled) p[i] -= lr * wd * p[i];
+        else gi += wd * p[i];
+        pm[i] = b1 * pm[i] + (T(1) - b1) * gi;
+        pv[i] = b2 * pv[i] + (T(1) - b2) * gi * gi;
+        p[i] -= lr * (pm[i] * inv_c1) / (std::sqrt(pv[i]) * inv_sqrt_c2 + eps);
+      }
+    });
   });
 }
 

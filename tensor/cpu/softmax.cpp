@@ -63,10 +63,14 @@ void softmax_forward(const Tensor& x, const Tensor& mask, Tensor& y, const Softm
           continue;
         }
         T sum = 0;
-        for (int64_t c = 0; c < a.cols; ++c) {
-          T e = (m && m[c]) ? T(0) : std::exp(xr[c] - mx);
-          yr[c] = e;
-          sum += e;
+        if (m) {
+          for (int64_t c = 0; c < a.cols; ++c) {
+            T e = m[c] ? T(0) : std::exp(xr[c] - mx);
+            yr[c] = e;
+            sum += e;
+          }
+        } else {  // no mask: a branch-free loop
+          for (int64_t c = 0; c < a.cols; ++c) sum += yr[c] = std::exp(xr[c] - mx);
         }
         T inv = T(1) / sum;
         for (int64_t c = 0; c < a.cols; ++c) yr[c] *= inv;

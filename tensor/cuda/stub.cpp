@@ -1,6 +1,6 @@
 // The CUDA backend when ncl is built without CUDA (NCL_CUDA=OFF): every kernel of
-// tensor/kernels.inc exists so the program links, and each one throws. The real kernels will
-// live beside this file as tensor/cuda/*.cu with the same base names as tensor/cpu/*.cpp.
+// tensor/kernels.inc exists so the program links, and each one throws. The real kernels live
+// beside this file as tensor/cuda/*.cu, with the same base names as tensor/cpu/*.cpp.
 #include "tensor/backend.h"
 
 namespace ncl::cuda {
@@ -12,6 +12,8 @@ namespace {
 }  // namespace
 
 bool available() { return false; }
+void set_allow_tf32(bool) {}  // no GEMM will ever run here: nothing to configure
+bool allow_tf32() { return false; }
 
 // raw_alloc is reached by Storage before any kernel; it must throw too, not return nullptr.
 void* raw_alloc(size_t) { no_cuda("raw_alloc"); }
