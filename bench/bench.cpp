@@ -2,12 +2,13 @@
 //
 //   sgemm GFLOP/s at the shapes the Set Transformer uses: the Linear layers' (B·N)×128×128,
 //   the attention products per head (N×32 · 32×N and N×N · N×32, batched over H·B), and a
-//   1024³ product as the machine's sgemm rate;
+//   large square product (1024³ on the CPU, 8192³ on the GPU), best of 20, as the sgemm rate;
 //   the Set Transformer training step (models/set_transformer: MoG loss, backward, Adam) on
-//   mog-k4 batches of B=10 with N in [300,600) and N = 500: median forward+backward and full
-//   step time next to PyTorch's (spec/performance.md), GEMM FLOPs per step, the fraction of the
-//   GEMM floor (GEMM FLOPs / sgemm rate / step time), peak RSS.
-// Usage: ncl_bench [--threads T] [--steps S].
+//   mog-k4 batches of B=10 with N in [300,600) and N = 500 (and B=100, N=1000 on the GPU):
+//   median forward+backward and full step time next to PyTorch's CPU figure
+//   (spec/performance.md), GEMM FLOPs per step, the fraction of the GEMM floor (GEMM FLOPs /
+//   sgemm rate / step time), peak RSS and the allocator's peak.
+// Usage: ncl_bench [--threads T] [--steps S] [--device cpu|cuda].
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -48,12 +49,14 @@ double peak_rss_mib() {
 // `best` (the machine's peak rate, which the GEMM floor is measured against).
 double gemm_rate(const Tensor& a, const Tensor& b, bool trans_b, int reps, bool best = false) {
   Tensor c = ops::matmul(a, b, false, trans_b);
+  ops::synchronize(c.device());
   std::vector<double> times;
   int64_t flops = 0;
   for (int i = 0; i < reps; ++i) {
     int64_t before = ops::gemm_flops();
     auto start = Clock::now();
     ops::matmul_into(a, b, c, false, trans_b, 1.0, 0.0);
+    ops::synchronize(c.device());
     times.push_back(seconds_since(start));
     flops = ops::gemm_flops() - before;
   }
@@ -62,7 +65,8 @@ double gemm_rate(const Tensor& a, const Tensor& b, bool trans_b, int reps, bool 
 }
 
 // Median seconds per training step (zero_grad, loss, backward, Adam) of `model` on batches from
-// `generator`, after 3 warm-up steps; also the GEMM FLOPs of the last step.
+// `generator`, after 3 warm-up steps, and the GEMM FLOPs. On the GPU the clock stops after the
+// stream has finished (ops::synchronize), so a step's time includes all its kernels.
 struct StepTiming {
   double fwd_bwd, step;       // medians, seconds
   double total_seconds = 0;   // all measured steps
@@ -79,8 +83,10 @@ StepTiming time_training_step(const models::ClusteringModel& model, const data::
     auto start = Clock::now();
     adam.zero_grad();
     model.loss(b).backward();
+    ops::synchronize(model.device());
     double t_fb = seconds_since(start);
     adam.step();
+    ops::synchronize(model.device());
     double t_full = seconds_since(start);
     if (i >= 3) {
       fwd_bwd.push_back(t_fb);
@@ -98,63 +104,81 @@ StepTiming time_training_step(const models::ClusteringModel& model, const data::
 
 int main(int argc, char** argv) {
   int threads = 0, steps = 20;
+  std::string device_name = "cpu";
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (arg == "--steps" && i + 1 < argc) steps = std::atoi(argv[++i]);
+    else if (arg == "--device" && i + 1 < argc) device_name = argv[++i];
     else {
-      std::fprintf(stderr, "usage: ncl_bench [--threads T] [--steps S]\n");
+      std::fprintf(stderr, "usage: ncl_bench [--threads T] [--steps S] [--device cpu|cuda]\n");
       return 2;
     }
+  }
+  if (device_name != "cpu" && device_name != "cuda") {
+    std::fprintf(stderr, "ncl_bench: --device must be cpu or cuda\n");
+    return 2;
+  }
+  const Device device = device_name == "cuda" ? Device::CUDA : Device::CPU;
+  if (device == Device::CUDA && !ops::cuda_available()) {
+    std::fprintf(stderr, "ncl_bench: no usable CUDA device\n");
+    return 1;
   }
   if (threads > 0) ops::set_cpu_threads(threads);
   Rng rng(0);
   const int64_t B = 10, N = 500, D = 128, H = 4;
+  auto on_device = [&](const Shape& shape) { return rng.normal_tensor(shape).to(device); };
 
-  std::printf("ncl benchmark (CPU, %d OpenBLAS threads)\n\n", ops::cpu_threads());
+  if (device == Device::CPU) std::printf("ncl benchmark (CPU, %d threads)\n\n", ops::cpu_threads());
+  else std::printf("ncl benchmark (CUDA, TF32 off)\n\n");
   std::printf("%-52s %12s\n", "sgemm shape", "GFLOP/s");
-  Tensor big = rng.normal_tensor({1024, 1024});
+  const int64_t P = device == Device::CUDA ? 8192 : 1024;  // large enough to reach the peak
+  Tensor big = on_device({P, P});
   double peak = gemm_rate(big, big, false, 20, /*best=*/true);
-  std::printf("%-52s %12.1f\n", "1024 x 1024 x 1024, best of 20 (the sgemm rate)", peak);
-  Tensor x = rng.normal_tensor({B * N, D}), w = rng.normal_tensor({D, D});
+  std::printf("%-52s %12.1f\n",
+              (std::to_string(P) + "^3, best of 20 (the sgemm rate)").c_str(), peak);
+  Tensor x = on_device({B * N, D}), w = on_device({D, D});
   std::printf("%-52s %12.1f\n", "(B*N=5000) x 128 x 128, x W^T (Linear)", gemm_rate(x, w, true, 10));
-  Tensor q = rng.normal_tensor({H * B, N, D / H}), k = rng.normal_tensor({H * B, N, D / H});
+  Tensor q = on_device({H * B, N, D / H}), k = on_device({H * B, N, D / H});
   std::printf("%-52s %12.1f\n", "40 x (500 x 32 . 32 x 500), Q K^T (SAB scores)",
               gemm_rate(q, k, true, 10));
-  Tensor a = rng.normal_tensor({H * B, N, N});
+  Tensor a = on_device({H * B, N, N});
   std::printf("%-52s %12.1f\n", "40 x (500 x 500 . 500 x 32), A V (SAB output)",
               gemm_rate(a, q, false, 10));
-  Tensor qi = rng.normal_tensor({H * B, 32, D / H});
+  Tensor qi = on_device({H * B, 32, D / H});
   std::printf("%-52s %12.1f\n", "40 x (32 x 32 . 32 x 500), I K^T (ISAB, 32 inducing)",
               gemm_rate(qi, k, true, 10));
 
   // The Set Transformer training step (spec/performance.md's two configurations).
   struct Config {
     const char* name;
-    int64_t n_min, n_max;
+    int64_t batch, n_min, n_max;
     double peer_seconds, peer_mib;
   };
-  std::printf("\nSet Transformer training step (MoG loss + Adam), B=%ld, median of %d steps\n",
-              long(B), steps);
+  std::printf("\nSet Transformer training step (MoG loss + Adam), median of %d steps\n", steps);
   std::printf("%-28s %9s %9s %9s %8s %9s %9s\n", "configuration", "fwd+bwd", "step", "PyTorch",
               "ratio", "GFLOP", "floor");
-  for (Config c : {Config{"N in [300,600)", 300, 600, 0.043, 517},
-                   Config{"N = 500", 500, 501, 0.068, 485}}) {
+  std::vector<Config> configs{{"B=10, N in [300,600)", 10, 300, 600, 0.043, 517},
+                              {"B=10, N = 500", 10, 500, 501, 0.068, 485}};
+  if (device == Device::CUDA) configs.push_back({"B=100, N = 1000", 100, 1000, 1001, 2.88, 1536});
+  for (const Config& c : configs) {
     data::MogK4 generator(c.n_min, c.n_max);
     models::SetTransformer net(models::SetTransformerConfig{}, rng);
-    StepTiming t = time_training_step(net, generator, B, steps, rng);
+    net.to(device);
+    StepTiming t = time_training_step(net, generator, c.batch, steps, rng);
     double gflop = double(t.total_flops) / steps / 1e9;
     double fraction = double(t.total_flops) / (peak * 1e9) / t.total_seconds;
     std::printf("%-28s %8.4fs %8.4fs %8.3fs %8.2f %9.2f %9.2f\n", c.name, t.fwd_bwd, t.step,
                 c.peer_seconds, t.step / c.peer_seconds, gflop, fraction);
   }
-  AllocatorStats stats = allocator_for(Device::CPU).stats();
+  AllocatorStats stats = allocator_for(device).stats();
   std::printf("\n%-52s %12.1f MiB\n", "peak RSS (whole process)", peak_rss_mib());
-  std::printf("%-52s %12.1f MiB\n", "allocator peak bytes in use",
+  std::printf("%-52s %12.1f MiB\n",
+              device == Device::CUDA ? "allocator peak bytes in use (GPU)" : "allocator peak bytes in use",
               double(stats.peak_bytes_in_use) / (1 << 20));
   std::printf("%-52s %12ld\n", "allocator blocks from the OS (all steps)", long(stats.os_allocations));
-  std::printf("\nratio = step / PyTorch's step (spec/performance.md, same machine class; PyTorch peak\n"
-              "RSS 517 MiB at N in [300,600), 485 MiB at N = 500). floor = fraction of the GEMM floor\n"
-              "(GEMM FLOPs / the 1024^3 sgemm rate / step time).\n");
+  std::printf("\nratio = step / PyTorch's CPU step (spec/performance.md, 2 threads; PyTorch peak RSS\n"
+              "517 MiB at N in [300,600), 485 MiB at N = 500, 1.5 GiB at B=100, N=1000). floor =\n"
+              "fraction of the GEMM floor (GEMM FLOPs / the sgemm rate above / step time).\n");
   return 0;
 }

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Read an ncl benchmark file (from `ncl gen`) in Python, and score baselines on it.
 
 The file is safetensors: an 8-byte little-endian header length, a JSON header, raw data
@@ -6,7 +6,7 @@ The file is safetensors: an 8-byte little-endian header length, a JSON header, r
 (Debian: apt-get install python3-sklearn). Not part of the build or the tests.
 
     ncl gen --data mog-k4 --datasets 1000 --seed 0 --out mog-k4.safetensors
-    python3 bench/benchmark_file.py mog-k4.safetensors [--datasets M]
+    /usr/bin/python3 bench/benchmark_file.py mog-k4.safetensors [--datasets M]
 
 prints, averaged over datasets like `ncl eval`: ARI, NMI, k-MAE, per-point log-likelihood and
 ms per dataset of scikit-learn's GaussianMixture told the true K (diagonal covariances, as the

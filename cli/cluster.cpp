@@ -22,6 +22,7 @@ namespace {
 
 struct ClusterOptions {
   std::string model, input, out, format, plot, label_column, labels;
+  std::string device = "cpu";
   int threads = 0;
 };
 
@@ -75,7 +76,9 @@ nlohmann::json result_json(const LoadedModel& loaded, const std::string& model_p
 int run_cluster(const ClusterOptions& o) {
   apply_threads(o.threads);
   std::string model_path = o.model.empty() ? default_checkpoint_path() : o.model;
+  Device device = parse_device(o.device);
   LoadedModel loaded = load_trained_model(model_path);
+  loaded.model->to(device);
   data::ReadOptions read{o.label_column, o.labels};
   data::PointSet points = data::read_points(o.input, read);
   data::require_dimension(points, loaded.model->dim(), o.input);
@@ -126,6 +129,8 @@ Runner add_cluster(CLI::App& app) {
   sub->add_option("--label-column", o->label_column,
                   "a CSV column holding true labels: left out of the features and used for scoring");
   sub->add_option("--labels", o->labels, "true labels of an NPY input (1-D integer .npy), for scoring");
+  sub->add_option("--device", o->device, "cpu or cuda (default cpu)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   sub->add_option("--threads", o->threads, "CPU threads (default: all cores)")
       ->check(non_negative_number());
   return [o]() { return run_cluster(*o); };

@@ -55,6 +55,14 @@ void set_command_line(int argc, char** argv) {
 
 const std::string& command_line() { return g_command_line; }
 
+Device parse_device(const std::string& name) {
+  if (name == "cpu") return Device::CPU;
+  NCL_CHECK(name == "cuda", "unknown device '", name, "' (cpu or cuda)");
+  NCL_CHECK(ops::cuda_available(), "--device cuda: no usable CUDA device (or ncl was built without "
+                                   "CUDA); HINT: run on the CPU with --device cpu");
+  return Device::CUDA;
+}
+
 void apply_threads(int threads) {
   if (threads > 0) ops::set_cpu_threads(threads);
 }

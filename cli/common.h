@@ -35,6 +35,9 @@ const std::string& command_line();
 // Sets the CPU thread count when threads > 0.
 void apply_threads(int threads);
 
+// "cpu" or "cuda" (checked: a usable device, else ncl::Error with a hint).
+Device parse_device(const std::string& name);
+
 // Option checks whose messages read well ("--steps: 'abc' is not a number", "--steps: must be
 // > 0, got -3"); CLI11's PositiveNumber prints its range as a 300-digit number.
 CLI::Validator positive_number();

@@ -26,6 +26,7 @@ struct EvalOptions {
   std::string model, data, format = "text", label_column = "-1", labels;
   int64_t datasets = 1000;
   uint64_t seed = 0;
+  std::string device = "cpu";
   int threads = 0;
 };
 
@@ -68,7 +69,9 @@ struct Sums {
 int run_eval(const EvalOptions& o) {
   apply_threads(o.threads);
   std::string model_path = o.model.empty() ? default_checkpoint_path() : o.model;
+  Device device = parse_device(o.device);
   LoadedModel loaded = load_trained_model(model_path);
+  loaded.model->to(device);
   std::vector<data::Dataset> datasets = load_datasets(o);
   // A CSV's label column is not a feature: a file without labels loses a feature to it.
   const std::string csv_hint = is_csv_file(o.data) ? "; HINT: the label column (--label-column, "
@@ -142,6 +145,8 @@ Runner add_eval(CLI::App& app) {
   sub->add_option("--format", o->format, "text or json")->check(CLI::IsMember({"text", "json"}));
   sub->add_option("--label-column", o->label_column, "label column of a CSV file (default -1, last)");
   sub->add_option("--labels", o->labels, "labels of an NPY file (1-D integer .npy)");
+  sub->add_option("--device", o->device, "cpu or cuda (default cpu)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   sub->add_option("--threads", o->threads, "CPU threads (default: all cores)")
       ->check(non_negative_number());
   return [o]() { return run_eval(*o); };

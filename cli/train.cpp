@@ -31,6 +31,7 @@ struct TrainOptions {
   int64_t steps = 0, batch = 0, checkpoint_every = 1000, until = 0;
   double lr = 0.0, log_every = 5.0;
   uint64_t seed = 0;
+  std::string device = "cpu";
   int threads = 0;
 };
 
@@ -142,6 +143,9 @@ int run_train(TrainOptions& o, CLI::App& sub) {
   NCL_CHECK(data->generator().dim() == model->dim(), "data '", run.data, "' has ",
             data->generator().dim(), " features but the model expects ", model->dim());
 
+  // Weights are initialised (and data drawn) on the CPU, then moved: a CPU run and a GPU run
+  // with the same seed start from the same weights and see the same batches.
+  model->to(parse_device(o.device));
   nn::Adam adam(model->named_parameters(), nn::AdamOptions{run.recipe.lr});
   if (!o.resume.empty()) nn::load_optimizer(adam, resumed);
   std::vector<int64_t> milestones;
@@ -242,6 +246,8 @@ Runner add_train(CLI::App& app) {
       ->check(positive_number());
   sub->add_option("--seed", o->seed, "seed for initial weights and data (default 0)");
   sub->add_option("--config", o->config, "model configuration overrides as JSON, e.g. '{\"dim\": 64}'");
+  sub->add_option("--device", o->device, "cpu or cuda (default cpu)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   sub->add_option("--threads", o->threads, "CPU threads (default: all cores)")
       ->check(non_negative_number());
   sub->add_option("--out", o->out, "checkpoint to write (atomically, every --checkpoint-every steps)")

@@ -3,7 +3,8 @@
 // A model is an nn::Module (its parameters are the checkpoint) with a name, a JSON
 // configuration that rebuilds it, a training loss on a generated Batch, its training recipe,
 // and cluster(), which labels one dataset in a few forward passes. Points reach the model
-// already standardised (see data/episodes.h); results are in the same standardised units.
+// already standardised (see data/episodes.h), as host data; the model moves them to the device
+// its parameters are on (Module::to). Results are host data in the same standardised units.
 #pragma once
 
 #include <cstdint>
@@ -46,6 +47,9 @@ class ClusteringModel : public nn::Module {
   virtual Variable loss(const data::Batch& batch) const = 0;
   // Clusters one dataset, points (N, D) row-major. Runs without building a graph.
   virtual ClusterResult cluster(const std::vector<double>& points) const = 0;
+
+  // Where the parameters live (after Module::to(Device)).
+  Device device() const { return parameters().front().value().device(); }
 };
 
 }  // namespace ncl::models

@@ -96,7 +96,7 @@ data::GaussianMixture to_gaussian_mixture(const MixtureOutput& mixture, int64_t 
 }
 
 Variable SetTransformer::loss(const data::Batch& batch) const {
-  Variable points(batch.points);
+  Variable points(batch.points.to(device()));
   return neg(mean_all(mixture_log_likelihood(points, forward(points))));
 }
 
@@ -105,7 +105,7 @@ ClusterResult SetTransformer::cluster(const std::vector<double>& points) const {
   NCL_CHECK(N >= 1 && int64_t(points.size()) == N * D, "set-transformer: ", points.size(),
             " values do not form points of dimension ", D);
   NoGradGuard no_grad;
-  Tensor x = Tensor::from_vector(points, {1, N, D}, DType::F32);
+  Tensor x = Tensor::from_vector(points, {1, N, D}, DType::F32).to(device());
   ClusterResult result;
   result.mixture = to_gaussian_mixture(forward(Variable(x)), 0);
   result.clusters = result.mixture->clusters();

@@ -26,4 +26,6 @@ bool available();  // a device is present and usable (false when built without C
 // 1e-6). Off by default, so GPU results match the CPU's; a no-op when built without CUDA.
 void set_allow_tf32(bool allow);
 bool allow_tf32();
+// Waits until every kernel launched so far has finished (for timing); a no-op without CUDA.
+void synchronize();
 }  // namespace ncl::cuda

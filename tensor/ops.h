@@ -105,6 +105,12 @@ Tensor index_add(const Tensor& src, const Tensor& index, int64_t rows);
 // OMP_NUM_THREADS.
 void set_cpu_threads(int threads);
 int cpu_threads();
+// Whether a CUDA device is present and usable (false when built without CUDA). Never throws.
+bool cuda_available();
+// Allows TF32 tensor-core GEMMs on the GPU (off by default, so GPU results match the CPU's).
+void set_cuda_tf32(bool allow);
+// Waits for the GPU to finish the work queued so far (timing); nothing to wait for on the CPU.
+void synchronize(Device device);
 // Floating-point operations issued to GEMM since the start (2·M·N·K per product), for the
 // benchmark's "fraction of the GEMM floor".
 int64_t gemm_flops();

@@ -10,6 +10,7 @@
 
 #include "nn/checkpoint.h"
 #include "nn/layers.h"
+#include "tensor/ops.h"
 #include "tests/helpers.h"
 
 using namespace ncl;
@@ -52,5 +53,26 @@ TEST_CASE("ncl: bad input and bad usage give one clear line and a non-zero exit"
     Run r = run_ncl("--help");
     REQUIRE(r.code == 0);
     REQUIRE_THAT(r.output, Catch::Contains("info"));
+  }
+}
+
+TEST_CASE("ncl: --device is checked before any work", "[cli]") {
+  std::string csv = temp_file("device.csv");
+  std::ofstream(csv) << "1,2\n3,4\n";
+  SECTION("an unknown device is bad usage: exit 2") {
+    Run r = run_ncl("cluster --device tpu " + csv);
+    REQUIRE(r.code == 2);
+    REQUIRE_THAT(r.output, Catch::Contains("--device"));
+  }
+  SECTION("cuda without a usable device: one line, exit 1") {
+    if (ops::cuda_available()) {
+      WARN("a CUDA device is present: the no-device error is not reachable here");
+      return;
+    }
+    Run r = run_ncl("cluster --device cuda " + csv);
+    REQUIRE(r.code == 1);
+    REQUIRE_THAT(r.output, Catch::StartsWith("ncl: error:") &&
+                               Catch::Contains("no usable CUDA device") && Catch::Contains("HINT"));
+    REQUIRE(std::count(r.output.begin(), r.output.end(), '\n') == 1);
   }
 }

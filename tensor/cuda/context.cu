@@ -55,6 +55,10 @@ bool available() { return device_problem().empty(); }
 void set_allow_tf32(bool allow) { tf32_allowed.store(allow); }
 bool allow_tf32() { return tf32_allowed.load(); }
 
+void synchronize() {
+  if (available()) CUDA_CHECK(cudaStreamSynchronize(stream()));
+}
+
 void require_device(const char* op) {
   NCL_CHECK(available(), "cuda::", op, ": no usable CUDA device (", device_problem(),
             "); HINT: run on a machine with an NVIDIA GPU and driver, or keep tensors on the CPU");

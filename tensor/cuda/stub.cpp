@@ -14,6 +14,7 @@ namespace {
 bool available() { return false; }
 void set_allow_tf32(bool) {}  // no GEMM will ever run here: nothing to configure
 bool allow_tf32() { return false; }
+void synchronize() {}  // nothing can have been launched
 
 // raw_alloc is reached by Storage before any kernel; it must throw too, not return nullptr.
 void* raw_alloc(size_t) { no_cuda("raw_alloc"); }
