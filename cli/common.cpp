@@ -10,6 +10,12 @@
 
 namespace ncl::cli {
 
+std::string generator_list() {
+  std::string out;
+  for (const std::string& name : data::generator_names()) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
 std::string default_checkpoint_path() {
   if (const char* env = std::getenv("NCL_DEFAULT_MODEL")) return env;
   return std::string(NCL_SOURCE_DIR) + "/models/checkpoints/set-transformer-mog-k4.safetensors";

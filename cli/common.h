@@ -14,6 +14,9 @@
 
 namespace ncl::cli {
 
+// "mog-k4, mog, …": the generator names, for --help texts.
+std::string generator_list();
+
 // The checkpoint `ncl cluster` uses without --model (shipped in the repository).
 std::string default_checkpoint_path();
 

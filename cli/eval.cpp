@@ -136,8 +136,9 @@ Runner add_eval(CLI::App& app) {
                                              "log-likelihoods and time per dataset");
   sub->add_option("--model", o->model, "checkpoint from `ncl train` (default: the shipped model)");
   sub->add_option("--data", o->data,
-                  "a generator name (mog-k4: its benchmark from --seed), a benchmark file from "
-                  "`ncl gen` (.safetensors), or a labeled CSV/NPY file as one dataset")
+                  "a generator name (" + generator_list() +
+                      "; its benchmark from --seed), a benchmark file from `ncl gen` "
+                      "(.safetensors), or a labeled CSV/NPY file as one dataset")
       ->required();
   sub->add_option("--datasets", o->datasets, "score the first M datasets (default 1000)")
       ->check(positive_number());

@@ -61,7 +61,7 @@ Runner add_gen(CLI::App& app) {
   auto o = std::make_shared<GenOptions>();
   CLI::App* sub = app.add_subcommand(
       "gen", "Generate datasets: a benchmark file (.safetensors) or one dataset as CSV");
-  sub->add_option("--data", o->data, "generator (mog-k4)")->required();
+  sub->add_option("--data", o->data, "generator: " + generator_list())->required();
   sub->add_option("--datasets", o->datasets, "number of datasets (default 1000)")
       ->check(positive_number());
   sub->add_option("--batch", o->batch, "datasets per draw; a draw shares N (default 10)")

@@ -234,7 +234,7 @@ Runner add_train(CLI::App& app) {
   sub->add_option("--model", o->model, "model to train (set-transformer)")
       ->check(CLI::IsMember({"set-transformer"}));
   sub->add_option("--data", o->data,
-                  "training data: a generator name (mog-k4) or a labeled CSV/NPY file");
+                  "training data: a generator (" + generator_list() + ") or a labeled CSV/NPY file");
   sub->add_option("--label-column", o->label_column,
                   "label column of a CSV training file: a header name or 0-based index (-1 = last)");
   sub->add_option("--labels", o->labels, "labels of an NPY training file: a 1-D integer .npy");

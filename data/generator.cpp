@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "data/mog.h"
 #include "tensor/error.h"
 
 namespace ncl::data {
@@ -32,10 +33,18 @@ Batch MogK4::sample(int64_t batch, Rng& rng) const {
   return out;
 }
 
-std::vector<std::string> generator_names() { return {"mog-k4"}; }
+std::vector<std::string> generator_names() {
+  return {"mog-k4", "mog", "mog-4", "mog-12", "warped-mog", "warped-4", "warped-12"};
+}
 
+// `mog` and `warped-mog` are DAC's training data (K ≤ 4, N ∈ [300, 1000)); the -4 / -12 names
+// are its benchmark settings (K ≤ 4, N ∈ [300, 1000) and K ≤ 12, N ∈ [900, 3000)).
 std::unique_ptr<Generator> make_generator(const std::string& name) {
   if (name == "mog-k4") return std::make_unique<MogK4>();
+  if (name == "mog" || name == "mog-4") return std::make_unique<Mog>(name, 4, 1000);
+  if (name == "mog-12") return std::make_unique<Mog>(name, 12, 3000);
+  if (name == "warped-mog" || name == "warped-4") return std::make_unique<WarpedMog>(name, 4, 1000);
+  if (name == "warped-12") return std::make_unique<WarpedMog>(name, 12, 3000);
   std::string known;
   for (const auto& n : generator_names()) known += (known.empty() ? "" : ", ") + n;
   NCL_CHECK(false, "unknown data generator '", name, "' (known: ", known, ")");

@@ -16,6 +16,7 @@
 #include "data/benchmark.h"
 #include "data/episodes.h"
 #include "data/generator.h"
+#include "data/metrics.h"
 #include "data/mixture.h"
 #include "data/points.h"
 #include "data/standardize.h"
@@ -112,9 +113,13 @@ TEST_CASE("mog-k4: each label's points scatter around its true mean with stddev 
   REQUIRE(checked > 80);  // most of the 160 clusters had enough points to be tested
 }
 
-TEST_CASE("make_generator knows mog-k4 and names the known generators otherwise", "[data]") {
-  REQUIRE(make_generator("mog-k4")->name() == "mog-k4");
-  REQUIRE(generator_names() == std::vector<std::string>{"mog-k4"});
+TEST_CASE("make_generator knows every listed name and names them otherwise", "[data]") {
+  REQUIRE(generator_names().size() == 7);
+  for (const std::string& name : generator_names()) {
+    REQUIRE(make_generator(name)->name() == name);
+    REQUIRE(make_generator(name)->dim() == 2);
+  }
+  REQUIRE(make_generator("mog-12")->max_clusters() == 12);
   REQUIRE_THROWS_WITH(make_generator("mog-k5"),
                       Contains("unknown data generator 'mog-k5'") && Contains("mog-k4"));
 }
@@ -573,4 +578,65 @@ TEST_CASE("Standardizer: JSON round trip; malformed records are refused", "[data
                       Contains("std must be > 0"));
   // A well-formed record of the same shapes is accepted: the refusals above are the values'.
   REQUIRE(Standardizer::from_json(record(json::array({0.0}), json::array({2.0}))).std[0] == 2.0);
+}
+
+// DAC's generators against the reference notes' own regeneration (§3.10: mog_10_1000_4 has
+// oracle LL −0.671 and 2.46 non-empty clusters on average; mog_10_3000_12 −1.518 and 6.51;
+// Monte-Carlo spread ±0.01–0.02), on 300 datasets each. N is drawn once per batch of 10, so
+// its mean over 30 draws is checked against U{n_lo..n_hi}'s mean within 3 standard errors.
+TEST_CASE("mog-4 and mog-12 match the reference's oracle, cluster count and size", "[data]") {
+  struct Expect {
+    const char* name;
+    double ll, clusters;
+    int64_t n_lo, n_hi, k_max;
+  };
+  for (Expect e : {Expect{"mog-4", -0.671, 2.46, 300, 999, 4},
+                   Expect{"mog-12", -1.518, 6.51, 900, 2999, 12}}) {
+    DYNAMIC_SECTION(e.name) {
+      auto generator = data::make_generator(e.name);
+      data::Benchmark bench = data::generate_benchmark(*generator, 300, 10, 0);
+      double ll = 0, clusters = 0, points = 0;
+      for (const data::Dataset& d : bench.datasets) {
+        REQUIRE(d.size() >= e.n_lo);
+        REQUIRE(d.size() <= e.n_hi);
+        int k = data::count_clusters(d.labels);
+        REQUIRE(k <= e.k_max);
+        // Labels are 0..k-1 and the truth's weights are the empirical proportions.
+        REQUIRE(*std::max_element(d.labels.begin(), d.labels.end()) == k - 1);
+        REQUIRE(d.truth->clusters() == k);
+        for (int c = 0; c < k; ++c)
+          REQUIRE(d.truth->weights[c] ==
+                  Approx(double(std::count(d.labels.begin(), d.labels.end(), c)) / double(d.size())));
+        ll += data::mean_log_likelihood(*d.truth, d.points) / 300.0;
+        clusters += k / 300.0;
+        points += double(d.size()) / 300.0;
+      }
+      INFO("oracle LL " << ll << ", clusters " << clusters << ", N " << points);
+      REQUIRE(ll == Approx(e.ll).margin(0.06));
+      REQUIRE(clusters == Approx(e.clusters).margin(0.3));
+      double spread = double(e.n_hi - e.n_lo) / std::sqrt(12.0);  // sd of U{n_lo..n_hi}
+      REQUIRE(points == Approx(double(e.n_lo + e.n_hi) / 2).margin(3 * spread / std::sqrt(30.0)));
+    }
+  }
+}
+
+TEST_CASE("warped-mog draws labelled arcs without a density", "[data]") {
+  Rng rng(5);
+  data::Batch batch = data::make_generator("warped-12")->sample(4, rng);
+  const int64_t N = batch.points.dim(1);
+  REQUIRE(N >= 900);
+  REQUIRE(N <= 2999);
+  REQUIRE(batch.truth.empty());
+  for (double v : batch.points.to_vector()) REQUIRE(std::isfinite(v));
+  for (const auto& labels : batch.labels) {
+    REQUIRE(int64_t(labels.size()) == N);
+    int k = data::count_clusters(labels);
+    REQUIRE(k >= 1);
+    REQUIRE(k <= 12);
+    REQUIRE(*std::max_element(labels.begin(), labels.end()) == k - 1);
+  }
+  // Same seed, same data.
+  Rng again(5);
+  REQUIRE(data::make_generator("warped-12")->sample(4, again).points.to_vector() ==
+          batch.points.to_vector());
 }
