@@ -193,7 +193,13 @@ int run_train(TrainOptions& o, CLI::App& sub) {
     NCL_CHECK(std::isfinite(value), "loss is ", value, " at step ", step,
               "; the last good checkpoint is ", o.out, "; HINT: try a lower --lr");
     loss.backward();
-    if (run.recipe.clip_norm > 0) nn::clip_grad_norm(model->parameters(), run.recipe.clip_norm);
+    // A non-finite gradient would poison the weights (and the next checkpoint): stop first.
+    double norm = nn::grad_norm(model->parameters());
+    NCL_CHECK(std::isfinite(norm), "gradient norm is ", norm, " at step ", step,
+              "; the weights were not updated and the last good checkpoint is ", o.out,
+              "; HINT: try a lower --lr");
+    if (run.recipe.clip_norm > 0 && norm > run.recipe.clip_norm)
+      nn::clip_grad_norm(model->parameters(), run.recipe.clip_norm);
     adam.step();
     loss_sum += value;
     ++logged_steps;

@@ -8,13 +8,19 @@ namespace ncl::models {
 nlohmann::json SetTransformerConfig::to_json() const {
   return {{"dim_input", dim_input}, {"dim", dim},           {"heads", heads},
           {"inducing", inducing},   {"clusters", clusters}, {"isab_layers", isab_layers},
-          {"sab_layers", sab_layers}, {"layer_norm", layer_norm}};
+          {"sab_layers", sab_layers}, {"layer_norm", layer_norm}, {"min_stddev", min_stddev}};
 }
 
 SetTransformerConfig SetTransformerConfig::from_json(const nlohmann::json& j) {
   NCL_CHECK(j.is_object(), "set-transformer config must be a JSON object, got ", j.dump());
   SetTransformerConfig c;
   for (const auto& [key, value] : j.items()) {
+    if (key == "min_stddev") {
+      NCL_CHECK(value.is_number() && value.get<double>() >= 0.0,
+                "set-transformer config: min_stddev must be a number >= 0, got ", value.dump());
+      c.min_stddev = value.get<double>();
+      continue;
+    }
     if (key == "layer_norm") {
       NCL_CHECK(value.is_boolean(), "set-transformer config: layer_norm must be true or false");
       c.layer_norm = value.get<bool>();
@@ -67,7 +73,7 @@ MixtureOutput SetTransformer::forward(const Variable& points) const {
   Variable out = head_->forward(S);                       // (B, K, 1 + 2D)
   const int64_t B = out.dim(0), K = out.dim(1), D = config_.dim_input;
   return {reshape(slice(out, 2, 0, 1), {B, K}), slice(out, 2, 1, 1 + D),
-          softplus(slice(out, 2, 1 + D, 1 + 2 * D))};
+          add_scalar(softplus(slice(out, 2, 1 + D, 1 + 2 * D)), config_.min_stddev)};
 }
 
 Variable mixture_log_likelihood(const Variable& points, const MixtureOutput& mixture) {

@@ -3,8 +3,10 @@
 //   X (B, N, D) → ISAB_m ×isab_layers → PMA_K → SAB ×sab_layers → Linear(dim → 1 + 2D)
 //
 // Each of the K seed rows of the output is [π-logit, μ (D), σ-raw (D)]: π = softmax over the
-// seeds, μ as is, σ = softplus(σ-raw) (a diagonal σ, as in the paper; the reference PyTorch
-// code's isotropic quirk is not copied). Defaults are the published configuration:
+// seeds, μ as is, σ = softplus(σ-raw) + min_stddev (a diagonal σ, as in the paper; the reference
+// PyTorch code's isotropic quirk is not copied). The reference has no floor; min_stddev = 1e-5
+// keeps a component that collapses onto a point from producing inf/NaN gradients (a float32
+// softplus underflows to 0 near −104), at no measurable cost in likelihood for σ ≈ 0.3. Defaults are the published configuration:
 // ISAB32 ×2 → PMA4 → SAB ×2, width 128, 4 heads, no LayerNorm; 423,301 parameters for D = 2.
 // Loss: −mean over points of log Σ_k (π_k + 1e-10) N(x; μ_k, σ_k²).
 #pragma once
@@ -22,6 +24,7 @@ struct SetTransformerConfig {
   int64_t dim_input = 2, dim = 128, heads = 4, inducing = 32, clusters = 4;
   int64_t isab_layers = 2, sab_layers = 2;
   bool layer_norm = false;
+  double min_stddev = 1e-5;
 
   nlohmann::json to_json() const;
   // Missing keys keep their defaults; unknown keys or bad values throw ncl::Error.

@@ -58,11 +58,15 @@ void Adam::load_state(const std::vector<std::pair<std::string, Tensor>>& tensors
   step_ = step;
 }
 
-double clip_grad_norm(const std::vector<Variable>& params, double max_norm) {
+double grad_norm(const std::vector<Variable>& params) {
   double total = 0;
   for (const Variable& p : params)
     if (p.grad().defined()) total += ops::sum_all(ops::unary(UnaryOp::Square, p.grad())).item();
-  double norm = std::sqrt(total);
+  return std::sqrt(total);
+}
+
+double clip_grad_norm(const std::vector<Variable>& params, double max_norm) {
+  double norm = grad_norm(params);
   if (norm > max_norm) {
     double factor = max_norm / (norm + 1e-6);
     for (const Variable& p : params) {

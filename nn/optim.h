@@ -39,6 +39,10 @@ class Adam {
   int64_t step_ = 0;
 };
 
+// The global L2 norm of all gradients (parameters without a gradient count as zero); NaN or
+// inf when any gradient element is not finite.
+double grad_norm(const std::vector<Variable>& params);
+
 // Rescales all gradients so that their global L2 norm is at most max_norm (PyTorch's
 // clip_grad_norm_: factor max_norm / (norm + 1e-6) when norm exceeds it). Returns the norm
 // before clipping.
