@@ -56,8 +56,12 @@ void softmax_forward(const Tensor& x, const Tensor& mask, Tensor& y, const Softm
         }
         // softmax: one exp per entry, y = exp(x - max) / Σ exp(x - max).
         T mx = -std::numeric_limits<T>::infinity();
-        for (int64_t c = 0; c < a.cols; ++c)
-          if (!m || !m[c]) mx = std::max(mx, xr[c]);
+        if (m) {
+          for (int64_t c = 0; c < a.cols; ++c)
+            if (!m[c]) mx = std::max(mx, xr[c]);
+        } else {  // no mask (attention in training): branch-free loops
+          for (int64_t c = 0; c < a.cols; ++c) mx = xr[c] > mx ? xr[c] : mx;
+        }
         if (mx == -std::numeric_limits<T>::infinity()) {  // fully masked row
           for (int64_t c = 0; c < a.cols; ++c) yr[c] = T(0);
           continue;
@@ -69,7 +73,7 @@ void softmax_forward(const Tensor& x, const Tensor& mask, Tensor& y, const Softm
             yr[c] = e;
             sum += e;
           }
-        } else {  // no mask: a branch-free loop
+        } else {
           for (int64_t c = 0; c < a.cols; ++c) sum += yr[c] = std::exp(xr[c] - mx);
         }
         T inv = T(1) / sum;
@@ -91,15 +95,26 @@ void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& mask, Ten
       const T* gr = dy.data<T>() + r * a.cols;
       T* dr = dx.data<T>() + r * a.cols;
       const int32_t* m = mask_row(mask, a, r);
+      if (!m) {  // no mask: every entry counts; branch-free loops
+        T dot = 0;
+        if (a.log) {
+          for (int64_t c = 0; c < a.cols; ++c) dot += gr[c];
+          for (int64_t c = 0; c < a.cols; ++c) dr[c] = gr[c] - std::exp(yr[c]) * dot;
+        } else {
+          for (int64_t c = 0; c < a.cols; ++c) dot += gr[c] * yr[c];
+          for (int64_t c = 0; c < a.cols; ++c) dr[c] = yr[c] * (gr[c] - dot);
+        }
+        continue;
+      }
       int64_t count = 0;
       T dot = 0;
       for (int64_t c = 0; c < a.cols; ++c)
-        if (!m || !m[c]) {
+        if (!m[c]) {
           dot += a.log ? gr[c] : gr[c] * yr[c];
           ++count;
         }
       for (int64_t c = 0; c < a.cols; ++c) {
-        if (count == 0 || (m && m[c])) dr[c] = T(0);
+        if (count == 0 || m[c]) dr[c] = T(0);
         else if (a.log) dr[c] = gr[c] - std::exp(yr[c]) * dot;
         else dr[c] = yr[c] * (gr[c] - dot);
       }
