@@ -6,7 +6,6 @@
 // writes an SVG of the points coloured by cluster with the components' 1σ/2σ ellipses.
 // When the input has a label column (--label-column), the clustering is also scored against it.
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -25,22 +24,6 @@ struct ClusterOptions {
   std::string device = "cpu";
   int threads = 0;
 };
-
-// Writes text to path atomically ("-" or "" = stdout).
-void write_output(const std::string& path, const std::string& text) {
-  if (path.empty() || path == "-") {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    return;
-  }
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    NCL_CHECK(out.good(), "cannot write ", tmp);
-    out << text;
-    NCL_CHECK(out.good(), "error while writing ", tmp);
-  }
-  NCL_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename ", tmp, " to ", path);
-}
 
 nlohmann::json result_json(const LoadedModel& loaded, const std::string& model_path,
                            const models::ClusterResult& r,
@@ -91,14 +74,14 @@ int run_cluster(const ClusterOptions& o) {
 
   std::string format = o.format.empty() ? (o.out.ends_with(".json") ? "json" : "csv") : o.format;
   if (format == "json") {
-    write_output(o.out, result_json(loaded, model_path, result, components, N).dump(1) + "\n");
+    write_text_file(o.out, result_json(loaded, model_path, result, components, N).dump(1) + "\n");
   } else {
     std::string text = "label\n";
     for (int label : result.labels) text += std::to_string(label) + "\n";
-    write_output(o.out, text);
+    write_text_file(o.out, text);
   }
   if (!o.plot.empty())
-    write_output(o.plot, render_svg(raw, D, result.labels, components,
+    write_text_file(o.plot, render_svg(raw, D, result.labels, components,
                                     o.input + ": " + loaded.model->name() + ", " +
                                         std::to_string(data::count_clusters(result.labels)) +
                                         " clusters"));

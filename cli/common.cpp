@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 
 #include "models/registry.h"
 #include "nn/checkpoint.h"
@@ -67,6 +68,21 @@ Device parse_device(const std::string& name) {
   NCL_CHECK(ops::cuda_available(), "--device cuda: no usable CUDA device (or ncl was built without "
                                    "CUDA); HINT: run on the CPU with --device cpu");
   return Device::CUDA;
+}
+
+void write_text_file(const std::string& path, const std::string& text) {
+  if (path.empty() || path == "-") {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return;
+  }
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    NCL_CHECK(out.good(), "cannot write ", tmp);
+    out << text;
+    NCL_CHECK(out.good(), "error while writing ", tmp);
+  }
+  NCL_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename ", tmp, " to ", path);
 }
 
 void apply_threads(int threads) {

@@ -35,6 +35,10 @@ std::string format_duration(double seconds);
 void set_command_line(int argc, char** argv);
 const std::string& command_line();
 
+// Writes text to path through a temporary file and a rename, so a reader never sees half a
+// file; "" or "-" writes to stdout.
+void write_text_file(const std::string& path, const std::string& text);
+
 // Sets the CPU thread count when threads > 0.
 void apply_threads(int threads);
 

@@ -2,7 +2,6 @@
 // by `ncl eval` and by Python baselines) or one dataset as CSV (columns x0..x{D-1}, label),
 // e.g. an example input for `ncl cluster`.
 #include <cstdio>
-#include <fstream>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -19,24 +18,20 @@ struct GenOptions {
   uint64_t seed = 0;
 };
 
-void write_dataset_csv(const std::string& path, const data::Dataset& d) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    NCL_CHECK(out.good(), "cannot write ", tmp);
-    for (int64_t j = 0; j < d.dim; ++j) out << "x" << j << ",";
-    out << "label\n";
-    char buf[32];
-    for (int64_t n = 0; n < d.size(); ++n) {
-      for (int64_t j = 0; j < d.dim; ++j) {
-        std::snprintf(buf, sizeof buf, "%.9g,", d.points[n * d.dim + j]);
-        out << buf;
-      }
-      out << d.labels[n] << "\n";
+// One dataset as CSV text: a header x0,…,x{D-1},label and one row per point.
+std::string dataset_csv(const data::Dataset& d) {
+  std::string text;
+  for (int64_t j = 0; j < d.dim; ++j) text += "x" + std::to_string(j) + ",";
+  text += "label\n";
+  char buf[32];
+  for (int64_t n = 0; n < d.size(); ++n) {
+    for (int64_t j = 0; j < d.dim; ++j) {
+      std::snprintf(buf, sizeof buf, "%.9g,", d.points[n * d.dim + j]);
+      text += buf;
     }
-    NCL_CHECK(out.good(), "error while writing ", tmp);
+    text += std::to_string(d.labels[n]) + "\n";
   }
-  NCL_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename ", tmp, " to ", path);
+  return text;
 }
 
 int run_gen(const GenOptions& o) {
@@ -45,7 +40,7 @@ int run_gen(const GenOptions& o) {
   NCL_CHECK(!csv || o.datasets == 1, "a CSV holds one dataset; use --datasets 1, or write a "
                                      "benchmark with --out FILE.safetensors");
   data::Benchmark bench = data::generate_benchmark(*generator, o.datasets, o.batch, o.seed);
-  if (csv) write_dataset_csv(o.out, bench.datasets[0]);
+  if (csv) write_text_file(o.out, dataset_csv(bench.datasets[0]));
   else data::save_benchmark(o.out, bench);
   int64_t points = 0;
   for (const auto& d : bench.datasets) points += d.size();

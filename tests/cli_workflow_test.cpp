@@ -5,7 +5,6 @@
 #include <sys/wait.h>
 
 #include <algorithm>
-#include <array>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
@@ -51,15 +50,7 @@ std::vector<std::string> lines_of(const std::string& text) {
 }
 
 // A shell command's exit code and standard output only (stderr discarded).
-Run run_shell_stdout(const std::string& command) {
-  FILE* pipe = ::popen((command + " 2>/dev/null").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string out;
-  std::array<char, 4096> buffer;
-  while (size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) out.append(buffer.data(), n);
-  int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+Run run_shell_stdout(const std::string& command) { return run_shell(command + " 2>/dev/null"); }
 
 Run run_ncl_stdout(const std::string& args) {
   return run_shell_stdout(std::string(NCL_BINARY) + " " + args);

@@ -18,13 +18,6 @@ using namespace ncl::test;
 
 namespace {
 
-void check_module(Module& module, const GradcheckFn& fn, const std::vector<Tensor>& inputs) {
-  module.to(DType::F64);
-  GradcheckOptions options;
-  options.params = module.parameters();
-  require_gradcheck(gradcheck(fn, inputs, options));
-}
-
 // MADE's outputs as one (R, 2D) host vector: [shift | scale] per row.
 std::vector<double> made_outputs(const MADE& made, const Tensor& x, const Tensor& context) {
   ShiftScale out = made.forward(Variable(x), Variable(context));
@@ -57,12 +50,12 @@ TEST_CASE("Flows: gradients match finite differences (F64)", "[nn][flows][grad]"
   SECTION("MaskedLinear") {
     Tensor mask = f64({1, 0, 1, 0, 1, 1, 0, 0, 0, 1, 1, 0}, {4, 3});
     MaskedLinear layer(3, 4, mask, rng);
-    check_module(layer, [&](const std::vector<Variable>& v) { return layer.forward(v[0]); },
+    require_module_gradcheck(layer, [&](const std::vector<Variable>& v) { return layer.forward(v[0]); },
                  {random_tensor({5, 3}, 11)});
   }
   SECTION("MADE: shift and scale") {
     MADE made(3, 8, 4, rng);
-    check_module(made,
+    require_module_gradcheck(made,
                  [&](const std::vector<Variable>& v) {
                    ShiftScale out = made.forward(v[0], v[1]);
                    return concat({out.shift, out.scale}, 1);
@@ -71,7 +64,7 @@ TEST_CASE("Flows: gradients match finite differences (F64)", "[nn][flows][grad]"
   }
   SECTION("MAF.log_prob with three blocks") {
     MAF maf(3, 4, rng, /*blocks=*/3, /*hidden=*/8);
-    check_module(maf, [&](const std::vector<Variable>& v) { return maf.log_prob(v[0], v[1]); },
+    require_module_gradcheck(maf, [&](const std::vector<Variable>& v) { return maf.log_prob(v[0], v[1]); },
                  {random_tensor({5, 3}, 14), random_tensor({5, 4}, 15)});
   }
 }

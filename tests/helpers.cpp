@@ -61,8 +61,17 @@ void require_gradcheck(const GradcheckResult& result) {
   REQUIRE(result.ok);
 }
 
-Run run_ncl(const std::string& args) {
-  std::string command = std::string(NCL_BINARY) + " " + args + " 2>&1";
+void require_module_gradcheck(nn::Module& module, const GradcheckFn& fn,
+                              const std::vector<Tensor>& inputs) {
+  module.to(DType::F64);
+  GradcheckOptions options;
+  options.params = module.parameters();
+  require_gradcheck(gradcheck(fn, inputs, options));
+}
+
+Run run_ncl(const std::string& args) { return run_shell(std::string(NCL_BINARY) + " " + args + " 2>&1"); }
+
+Run run_shell(const std::string& command) {
   FILE* pipe = ::popen(command.c_str(), "r");
   REQUIRE(pipe != nullptr);
   std::string out;

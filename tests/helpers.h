@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "autograd/gradcheck.h"
+#include "nn/module.h"
 #include "tensor/tensor.h"
 
 namespace ncl::test {
@@ -30,11 +31,19 @@ void require_close(const Tensor& actual, const Tensor& expected, double rtol, do
 // INFO(result.message); REQUIRE(result.ok).
 void require_gradcheck(const GradcheckResult& result);
 
+// Gradient check of fn with respect to its inputs and every parameter of module (converted to
+// F64 first).
+void require_module_gradcheck(nn::Module& module, const GradcheckFn& fn,
+                              const std::vector<Tensor>& inputs);
+
 // The ncl binary run through the shell with `args`: exit code and stdout+stderr together.
 struct Run {
   int code;
   std::string output;
 };
+// A shell command as written (redirections included): exit code and its standard output.
+Run run_shell(const std::string& command);
+// `ncl args` with stdout and stderr together.
 Run run_ncl(const std::string& args);
 
 // A path in this test process's own temporary directory (created on first use).

@@ -16,14 +16,6 @@ using namespace ncl::test;
 
 namespace {
 
-// Gradient check of a module's forward with respect to its inputs and every parameter.
-void check_module(Module& module, const GradcheckFn& fn, const std::vector<Tensor>& inputs) {
-  module.to(DType::F64);
-  GradcheckOptions options;
-  options.params = module.parameters();
-  require_gradcheck(gradcheck(fn, inputs, options));
-}
-
 // Key mask (B, N) as I32, 1 = removed.
 Tensor mask_of(const std::vector<double>& values, int64_t B, int64_t N) {
   return Tensor::from_vector(values, {B, N}, DType::I32);
@@ -45,18 +37,18 @@ TEST_CASE("Linear, MLP and LayerNorm: gradients match finite differences (F64)",
   Rng rng(1);
   SECTION("Linear on a rank-3 input") {
     Linear linear(5, 3, rng);
-    check_module(linear, [&](const std::vector<Variable>& x) { return linear.forward(x[0]); },
+    require_module_gradcheck(linear, [&](const std::vector<Variable>& x) { return linear.forward(x[0]); },
                  {random_tensor({2, 3, 5}, 11)});
   }
   SECTION("Linear without bias") {
     Linear linear(4, 3, rng, /*bias=*/false);
-    check_module(linear, [&](const std::vector<Variable>& x) { return linear.forward(x[0]); },
+    require_module_gradcheck(linear, [&](const std::vector<Variable>& x) { return linear.forward(x[0]); },
                  {random_tensor({3, 4}, 12)});
   }
   for (Activation act : {Activation::ReLU, Activation::PReLU, Activation::ELU}) {
     DYNAMIC_SECTION("MLP with activation " << int(act)) {
       MLP mlp({3, 7, 5, 2}, act, rng);
-      check_module(mlp, [&](const std::vector<Variable>& x) { return mlp.forward(x[0]); },
+      require_module_gradcheck(mlp, [&](const std::vector<Variable>& x) { return mlp.forward(x[0]); },
                    {random_tensor({2, 5, 3}, 13)});
     }
   }
@@ -64,7 +56,7 @@ TEST_CASE("Linear, MLP and LayerNorm: gradients match finite differences (F64)",
     LayerNorm ln(5);
     ln.weight.set_value(random_tensor({5}, 14, DType::F32, 0.5, 1.5));
     ln.bias.set_value(random_tensor({5}, 15, DType::F32));
-    check_module(ln, [&](const std::vector<Variable>& x) { return ln.forward(x[0]); },
+    require_module_gradcheck(ln, [&](const std::vector<Variable>& x) { return ln.forward(x[0]); },
                  {random_tensor({2, 3, 5}, 16)});
   }
 }
@@ -93,23 +85,23 @@ TEST_CASE("Set blocks: gradients match finite differences (F64)", "[nn][grad]") 
       DYNAMIC_SECTION("MAB ln=" << ln << " mask=" << masked) {
         MAB mab(3, 6, 8, 2, ln, rng);
         Tensor m = masked ? mask : Tensor();
-        check_module(mab, [&](const std::vector<Variable>& v) { return mab.forward(v[0], v[1], m); },
+        require_module_gradcheck(mab, [&](const std::vector<Variable>& v) { return mab.forward(v[0], v[1], m); },
                      {X, Y});
       }
     }
   SECTION("SAB with a key mask") {
     SAB sab(3, 8, 4, false, rng);
     Tensor m = mask_of({0, 0, 1, 0, 1, 0, 0, 0, 0, 1}, 2, 5);
-    check_module(sab, [&](const std::vector<Variable>& v) { return sab.forward(v[0], m); }, {X});
+    require_module_gradcheck(sab, [&](const std::vector<Variable>& v) { return sab.forward(v[0], m); }, {X});
   }
   SECTION("ISAB with a key mask") {
     ISAB isab(3, 8, 2, 3, false, rng);
     Tensor m = mask_of({0, 0, 1, 0, 1, 0, 0, 0, 0, 1}, 2, 5);
-    check_module(isab, [&](const std::vector<Variable>& v) { return isab.forward(v[0], m); }, {X});
+    require_module_gradcheck(isab, [&](const std::vector<Variable>& v) { return isab.forward(v[0], m); }, {X});
   }
   SECTION("PMA with LayerNorm") {
     PMA pma(8, 4, 2, true, rng);
-    check_module(pma, [&](const std::vector<Variable>& v) { return pma.forward(v[0]); },
+    require_module_gradcheck(pma, [&](const std::vector<Variable>& v) { return pma.forward(v[0]); },
                  {random_tensor({2, 5, 8}, 23)});
   }
 }
