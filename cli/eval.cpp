@@ -8,6 +8,8 @@
 // datasets. JSON keys: ari, nmi, ami, k_mae, ll, oracle_ll, ll1, ms_per_dataset (+ datasets).
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 
@@ -54,6 +56,15 @@ std::vector<data::Dataset> load_datasets(const EvalOptions& o) {
   data::PointSet points = data::read_points(o.data, read);
   NCL_CHECK(!points.labels.empty(), o.data, ": evaluation needs true labels; HINT: --label-column "
                                             "(CSV) or --labels (NPY)");
+  // Labels are names or integers; a column of fractional numbers is a feature taken for labels
+  // (the default --label-column is the last column).
+  for (const std::string& name : points.label_names) {
+    char* end = nullptr;
+    double v = std::strtod(name.c_str(), &end);
+    NCL_CHECK(end != name.c_str() + name.size() || v == std::floor(v), o.data,
+              ": the label column holds the non-integer value '", name,
+              "', so it looks like a feature; HINT: name the label column with --label-column");
+  }
   data::Dataset d;
   d.dim = points.features.dim(1);
   d.points = points.features.to_vector();

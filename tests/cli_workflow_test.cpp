@@ -369,6 +369,10 @@ TEST_CASE("ncl: bad input gives the right exit code and one clear line", "[cli]"
     std::string plain = file_with("plain.csv", "x0,x1\n1,2\n3,4\n5,6\n");
     require_error(run_ncl("eval --model " + ckpt + " --data " + plain),
                   {plain, "1 features", "eval needs labels"});
+    // Three unlabeled features: the default label column (the last) holds fractions.
+    std::string three = file_with("three.csv", "x0,x1,x2\n1,2,0.5\n3,4,1.25\n5,6,2.5\n");
+    require_error(run_ncl("eval --model " + ckpt + " --data " + three),
+                  {three, "non-integer value", "looks like a feature", "--label-column"});
   }
   std::filesystem::remove(ckpt);
   std::filesystem::remove(csv);
