@@ -112,10 +112,7 @@ Runner add_cluster(CLI::App& app) {
   sub->add_option("--label-column", o->label_column,
                   "a CSV column holding true labels: left out of the features and used for scoring");
   sub->add_option("--labels", o->labels, "true labels of an NPY input (1-D integer .npy), for scoring");
-  sub->add_option("--device", o->device, "cpu or cuda (default cpu)")
-      ->check(CLI::IsMember({"cpu", "cuda"}));
-  sub->add_option("--threads", o->threads, "CPU threads (default: all cores)")
-      ->check(non_negative_number());
+  add_device_options(sub, o->device, o->threads);
   return [o]() { return run_cluster(*o); };
 }
 

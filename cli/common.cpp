@@ -62,6 +62,13 @@ void set_command_line(int argc, char** argv) {
 
 const std::string& command_line() { return g_command_line; }
 
+void add_device_options(CLI::App* sub, std::string& device, int& threads) {
+  sub->add_option("--device", device, "cpu or cuda (default cpu)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  sub->add_option("--threads", threads, "CPU threads (default: all cores; fewer on a busy machine)")
+      ->check(non_negative_number());
+}
+
 Device parse_device(const std::string& name) {
   if (name == "cpu") return Device::CPU;
   NCL_CHECK(name == "cuda", "unknown device '", name, "' (cpu or cuda)");

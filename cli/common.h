@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -41,6 +42,9 @@ void write_text_file(const std::string& path, const std::string& text);
 
 // Sets the CPU thread count when threads > 0.
 void apply_threads(int threads);
+
+// Registers --device (cpu|cuda) and --threads on a subcommand that runs a model.
+void add_device_options(CLI::App* sub, std::string& device, int& threads);
 
 // "cpu" or "cuda" (checked: a usable device, else ncl::Error with a hint).
 Device parse_device(const std::string& name);

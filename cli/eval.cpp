@@ -157,10 +157,7 @@ Runner add_eval(CLI::App& app) {
   sub->add_option("--format", o->format, "text or json")->check(CLI::IsMember({"text", "json"}));
   sub->add_option("--label-column", o->label_column, "label column of a CSV file (default -1, last)");
   sub->add_option("--labels", o->labels, "labels of an NPY file (1-D integer .npy)");
-  sub->add_option("--device", o->device, "cpu or cuda (default cpu)")
-      ->check(CLI::IsMember({"cpu", "cuda"}));
-  sub->add_option("--threads", o->threads, "CPU threads (default: all cores)")
-      ->check(non_negative_number());
+  add_device_options(sub, o->device, o->threads);
   return [o]() { return run_eval(*o); };
 }
 

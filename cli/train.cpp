@@ -252,10 +252,7 @@ Runner add_train(CLI::App& app) {
       ->check(positive_number());
   sub->add_option("--seed", o->seed, "seed for initial weights and data (default 0)");
   sub->add_option("--config", o->config, "model configuration overrides as JSON, e.g. '{\"dim\": 64}'");
-  sub->add_option("--device", o->device, "cpu or cuda (default cpu)")
-      ->check(CLI::IsMember({"cpu", "cuda"}));
-  sub->add_option("--threads", o->threads, "CPU threads (default: all cores)")
-      ->check(non_negative_number());
+  add_device_options(sub, o->device, o->threads);
   sub->add_option("--out", o->out, "checkpoint to write (atomically, every --checkpoint-every steps)")
       ->required();
   sub->add_option("--resume", o->resume, "continue the run saved in this checkpoint");

@@ -44,7 +44,8 @@ int64_t sample_size(int64_t max_points, Rng& rng) {
 
 }  // namespace
 
-Mog::Mog(std::string name, int64_t max_clusters, int64_t max_points)
+RandomPartitionGenerator::RandomPartitionGenerator(std::string name, int64_t max_clusters,
+                                                   int64_t max_points)
     : name_(std::move(name)), max_clusters_(max_clusters), max_points_(max_points) {
   NCL_CHECK(max_clusters >= 1 && max_points >= 4, name_, ": needs K_max >= 1 and N_max >= 4");
 }
@@ -72,11 +73,6 @@ Batch Mog::sample(int64_t batch, Rng& rng) const {
     out.truth.push_back(std::move(truth));
   }
   return out;
-}
-
-WarpedMog::WarpedMog(std::string name, int64_t max_clusters, int64_t max_points)
-    : name_(std::move(name)), max_clusters_(max_clusters), max_points_(max_points) {
-  NCL_CHECK(max_clusters >= 1 && max_points >= 4, name_, ": needs K_max >= 1 and N_max >= 4");
 }
 
 Batch WarpedMog::sample(int64_t batch, Rng& rng) const {

@@ -22,12 +22,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string temp_path(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("ncl_test_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return (dir / name).string();
-}
-
 bool bit_equal(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && a.dtype() == b.dtype() &&
          std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
@@ -61,7 +55,7 @@ std::string read_bytes(const std::string& path) {
 
 TEST_CASE("Checkpoint: round trip is bit-exact, optimizer state included", "[nn][checkpoint]") {
   Trained a(1), b(2);
-  std::string path = temp_path("round.safetensors");
+  std::string path = temp_file("round.safetensors");
   save_checkpoint(path, a.isab, &a.adam, {{"model", "isab-test"}, {"step", "2"}});
   TensorFile file = load_checkpoint(path);
   REQUIRE(file.metadata.at("model") == "isab-test");
@@ -85,12 +79,12 @@ TEST_CASE("Checkpoint: round trip is bit-exact, optimizer state included", "[nn]
 
 TEST_CASE("Checkpoint: bad files give a clear ncl::Error", "[nn][checkpoint]") {
   Trained a(3), b(4);
-  std::string good = temp_path("good.safetensors");
+  std::string good = temp_file("good.safetensors");
   save_checkpoint(good, a.isab, nullptr, {});
-  std::string bytes = read_bytes(good), bad = temp_path("bad.safetensors");
+  std::string bytes = read_bytes(good), bad = temp_file("bad.safetensors");
 
   SECTION("missing file") {
-    REQUIRE_THROWS_WITH(load_checkpoint(temp_path("nope.safetensors")),
+    REQUIRE_THROWS_WITH(load_checkpoint(temp_file("nope.safetensors")),
                         Catch::Contains("cannot open"));
   }
   SECTION("empty and too short") {
@@ -150,7 +144,7 @@ TEST_CASE("Checkpoint: bad files give a clear ncl::Error", "[nn][checkpoint]") {
 }
 
 TEST_CASE("Checkpoint: a save killed half-way leaves the previous file intact", "[nn][checkpoint]") {
-  std::string path = temp_path("atomic.safetensors");
+  std::string path = temp_file("atomic.safetensors");
   Trained a(5);
   save_checkpoint(path, a.isab, nullptr, {{"generation", "old"}});
   std::string before = read_bytes(path);

@@ -24,14 +24,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string temp_path(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("ncl_io_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return (dir / name).string();
-}
-
 std::string write_file(const std::string& name, const std::string& bytes) {
-  std::string path = temp_path(name);
+  std::string path = temp_file(name);
   std::ofstream(path, std::ios::binary) << bytes;
   return path;
 }
@@ -190,7 +184,7 @@ TEST_CASE("CSV errors name the file, line and column", "[io]") {
                                                      "which leaves no feature columns"));
   }
   SECTION("a missing file") {
-    REQUIRE_THROWS_WITH(read_csv(temp_path("missing.csv")),
+    REQUIRE_THROWS_WITH(read_csv(temp_file("missing.csv")),
                         Contains("missing.csv: cannot open (No such file or directory)"));
   }
 }
@@ -206,7 +200,7 @@ TEST_CASE("NPY round trip is bit-exact for F32, F64 and I32 of rank 1 and 2", "[
   for (DType dtype : {DType::F32, DType::F64, DType::I32}) {
     for (Shape shape : {Shape{7}, Shape{3, 5}}) {
       Tensor t = random_tensor(shape, 11, DType::F64, -100, 100).to(dtype);
-      std::string path = temp_path(std::string("round_") + dtype_name(dtype) + ".npy");
+      std::string path = temp_file(std::string("round_") + dtype_name(dtype) + ".npy");
       write_npy(path, t);
       Tensor back = read_npy(path);
       INFO(dtype_name(dtype) << " " << shape);
@@ -222,7 +216,7 @@ TEST_CASE("NPY round trip is bit-exact for F32, F64 and I32 of rank 1 and 2", "[
       REQUIRE(!fs::exists(path + ".tmp." + std::to_string(::getpid())));
     }
   }
-  REQUIRE_THROWS_WITH(write_npy(temp_path("r3.npy"), Tensor::zeros({2, 2, 2})),
+  REQUIRE_THROWS_WITH(write_npy(temp_file("r3.npy"), Tensor::zeros({2, 2, 2})),
                       Contains("r3.npy: write_npy needs a tensor of rank 1 or 2, got (2, 2, 2)"));
 }
 
@@ -291,12 +285,12 @@ TEST_CASE("NPY errors name the file and what is wrong", "[io]") {
                                      raw<int64_t>({1, int64_t(1) << 40}));
   REQUIRE_THROWS_WITH(read_npy(write_file("wide.npy", wide)),
                       Contains("wide.npy: element 1 is 1099511627776, outside the int32 range"));
-  REQUIRE_THROWS_WITH(read_npy(temp_path("absent.npy")),
+  REQUIRE_THROWS_WITH(read_npy(temp_file("absent.npy")),
                       Contains("absent.npy: cannot open (No such file or directory)"));
 }
 
 TEST_CASE("read_points on .npy: F64 features and labels from labels_path", "[io]") {
-  std::string points_path = temp_path("pts.npy"), labels_path = temp_path("labels.npy");
+  std::string points_path = temp_file("pts.npy"), labels_path = temp_file("labels.npy");
   write_npy(points_path, Tensor::from_vector({1, 2, 3, 4, 5, 6}, {3, 2}, DType::F32));
   write_npy(labels_path, i32({4, 2, 4}, {3}));
   PointSet p = read_points(points_path, ReadOptions{"", labels_path});
@@ -309,19 +303,19 @@ TEST_CASE("read_points on .npy: F64 features and labels from labels_path", "[io]
 }
 
 TEST_CASE("read_points errors for .npy input", "[io]") {
-  std::string points_path = temp_path("three.npy");
+  std::string points_path = temp_file("three.npy");
   write_npy(points_path, f64({1, 2, 3, 4, 5, 6}, {3, 2}));
-  write_npy(temp_path("flat.npy"), f64({1, 2, 3}, {3}));
-  REQUIRE_THROWS_WITH(read_points(temp_path("flat.npy")),
+  write_npy(temp_file("flat.npy"), f64({1, 2, 3}, {3}));
+  REQUIRE_THROWS_WITH(read_points(temp_file("flat.npy")),
                       Contains("flat.npy: points have shape (3,); ncl needs a 2-D (N, D) array"));
-  write_npy(temp_path("nan.npy"), f64({1, 2, 3, NAN}, {2, 2}));
-  REQUIRE_THROWS_WITH(read_points(temp_path("nan.npy")),
+  write_npy(temp_file("nan.npy"), f64({1, 2, 3, NAN}, {2, 2}));
+  REQUIRE_THROWS_WITH(read_points(temp_file("nan.npy")),
                       Contains("nan.npy: value nan at row 1, column 1 (0-based) is not finite"));
-  write_npy(temp_path("two_labels.npy"), i32({0, 1}, {2}));
-  REQUIRE_THROWS_WITH(read_points(points_path, ReadOptions{"", temp_path("two_labels.npy")}),
+  write_npy(temp_file("two_labels.npy"), i32({0, 1}, {2}));
+  REQUIRE_THROWS_WITH(read_points(points_path, ReadOptions{"", temp_file("two_labels.npy")}),
                       Contains("two_labels.npy: 2 labels for the 3 points in"));
-  write_npy(temp_path("float_labels.npy"), f64({0, 1, 0}, {3}));
-  REQUIRE_THROWS_WITH(read_points(points_path, ReadOptions{"", temp_path("float_labels.npy")}),
+  write_npy(temp_file("float_labels.npy"), f64({0, 1, 0}, {3}));
+  REQUIRE_THROWS_WITH(read_points(points_path, ReadOptions{"", temp_file("float_labels.npy")}),
                       Contains("float_labels.npy: labels must be integers, found F64 values"));
   REQUIRE_THROWS_WITH(read_points(points_path, ReadOptions{"-1", ""}),
                       Contains("three.npy: a label column applies to CSV input only"));
