@@ -21,6 +21,8 @@
 
 #include "autograd/functions.h"
 #include "data/generator.h"
+#include "data/mog.h"
+#include "models/dac.h"
 #include "models/set_transformer.h"
 #include "nn/optim.h"
 #include "tensor/ops.h"
@@ -82,7 +84,7 @@ StepTiming time_training_step(const models::ClusteringModel& model, const data::
     int64_t flops_before = ops::gemm_flops();
     auto start = Clock::now();
     adam.zero_grad();
-    model.loss(b).backward();
+    model.loss(b, rng).backward();
     ops::synchronize(model.device());
     double t_fb = seconds_since(start);
     adam.step();
@@ -104,14 +106,16 @@ StepTiming time_training_step(const models::ClusteringModel& model, const data::
 
 int main(int argc, char** argv) {
   int threads = 0, steps = 20;
-  std::string device_name = "cpu";
+  std::string device_name = "cpu", only;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (arg == "--steps" && i + 1 < argc) steps = std::atoi(argv[++i]);
     else if (arg == "--device" && i + 1 < argc) device_name = argv[++i];
+    else if (arg == "--only" && i + 1 < argc) only = argv[++i];
     else {
-      std::fprintf(stderr, "usage: ncl_bench [--threads T] [--steps S] [--device cpu|cuda]\n");
+      std::fprintf(stderr, "usage: ncl_bench [--threads T] [--steps S] [--device cpu|cuda] "
+                           "[--only gemm|set-transformer|dac]\n");
       return 2;
     }
   }
@@ -137,39 +141,58 @@ int main(int argc, char** argv) {
   double peak = gemm_rate(big, big, false, 20, /*best=*/true);
   std::printf("%-52s %12.1f\n",
               (std::to_string(P) + "^3, best of 20 (the sgemm rate)").c_str(), peak);
-  Tensor x = on_device({B * N, D}), w = on_device({D, D});
-  std::printf("%-52s %12.1f\n", "(B*N=5000) x 128 x 128, x W^T (Linear)", gemm_rate(x, w, true, 10));
-  Tensor q = on_device({H * B, N, D / H}), k = on_device({H * B, N, D / H});
-  std::printf("%-52s %12.1f\n", "40 x (500 x 32 . 32 x 500), Q K^T (SAB scores)",
-              gemm_rate(q, k, true, 10));
-  Tensor a = on_device({H * B, N, N});
-  std::printf("%-52s %12.1f\n", "40 x (500 x 500 . 500 x 32), A V (SAB output)",
-              gemm_rate(a, q, false, 10));
-  Tensor qi = on_device({H * B, 32, D / H});
-  std::printf("%-52s %12.1f\n", "40 x (32 x 32 . 32 x 500), I K^T (ISAB, 32 inducing)",
-              gemm_rate(qi, k, true, 10));
+  if (only.empty() || only == "gemm") {
+    Tensor x = on_device({B * N, D}), w = on_device({D, D});
+    std::printf("%-52s %12.1f\n", "(B*N=5000) x 128 x 128, x W^T (Linear)", gemm_rate(x, w, true, 10));
+    Tensor q = on_device({H * B, N, D / H}), k = on_device({H * B, N, D / H});
+    std::printf("%-52s %12.1f\n", "40 x (500 x 32 . 32 x 500), Q K^T (SAB scores)",
+                gemm_rate(q, k, true, 10));
+    Tensor a = on_device({H * B, N, N});
+    std::printf("%-52s %12.1f\n", "40 x (500 x 500 . 500 x 32), A V (SAB output)",
+                gemm_rate(a, q, false, 10));
+    Tensor qi = on_device({H * B, 32, D / H});
+    std::printf("%-52s %12.1f\n", "40 x (32 x 32 . 32 x 500), I K^T (ISAB, 32 inducing)",
+                gemm_rate(qi, k, true, 10));
 
-  // The Set Transformer training step (spec/performance.md's two configurations).
-  struct Config {
-    const char* name;
-    int64_t batch, n_min, n_max;
-    double peer_seconds, peer_mib;
-  };
-  std::printf("\nSet Transformer training step (MoG loss + Adam), median of %d steps\n", steps);
-  std::printf("%-28s %9s %9s %9s %8s %9s %9s\n", "configuration", "fwd+bwd", "step", "PyTorch",
-              "ratio", "GFLOP", "floor");
-  std::vector<Config> configs{{"B=10, N in [300,600)", 10, 300, 600, 0.043, 517},
-                              {"B=10, N = 500", 10, 500, 501, 0.068, 485}};
-  if (device == Device::CUDA) configs.push_back({"B=100, N = 1000", 100, 1000, 1001, 2.88, 1536});
-  for (const Config& c : configs) {
-    data::MogK4 generator(c.n_min, c.n_max);
-    models::SetTransformer net(models::SetTransformerConfig{}, rng);
+  }
+  if (only.empty() || only == "set-transformer") {
+    // The Set Transformer training step (spec/performance.md's two configurations).
+    struct Config {
+      const char* name;
+      int64_t batch, n_min, n_max;
+      double peer_seconds, peer_mib;
+    };
+    std::printf("\nSet Transformer training step (MoG loss + Adam), median of %d steps\n", steps);
+    std::printf("%-28s %9s %9s %9s %8s %9s %9s\n", "configuration", "fwd+bwd", "step", "PyTorch",
+                "ratio", "GFLOP", "floor");
+    std::vector<Config> configs{{"B=10, N in [300,600)", 10, 300, 600, 0.043, 517},
+                                {"B=10, N = 500", 10, 500, 501, 0.068, 485}};
+    if (device == Device::CUDA) configs.push_back({"B=100, N = 1000", 100, 1000, 1001, 2.88, 1536});
+    for (const Config& c : configs) {
+      data::MogK4 generator(c.n_min, c.n_max);
+      models::SetTransformer net(models::SetTransformerConfig{}, rng);
+      net.to(device);
+      StepTiming t = time_training_step(net, generator, c.batch, steps, rng);
+      double gflop = double(t.total_flops) / steps / 1e9;
+      double fraction = double(t.total_flops) / (peak * 1e9) / t.total_seconds;
+      std::printf("%-28s %8.4fs %8.4fs %8.3fs %8.2f %9.2f %9.2f\n", c.name, t.fwd_bwd, t.step,
+                  c.peer_seconds, t.step / c.peer_seconds, gflop, fraction);
+    }
+  }
+  if (only.empty() || only == "dac") {
+    // DAC's training step (min loss, Gaussian density): spec/performance.md's configuration.
+    const int dac_steps = std::max(3, steps / 4);
+    std::printf("\nDAC training step (min loss + clip + Adam), median of %d steps\n", dac_steps);
+    std::printf("%-28s %9s %9s %9s %8s %9s %9s\n", "configuration", "fwd+bwd", "step", "PyTorch",
+                "ratio", "GFLOP", "floor");
+    data::Mog generator("mog", 4, 1000);
+    models::Dac net(models::DacConfig{}, rng);
     net.to(device);
-    StepTiming t = time_training_step(net, generator, c.batch, steps, rng);
-    double gflop = double(t.total_flops) / steps / 1e9;
+    StepTiming t = time_training_step(net, generator, 100, dac_steps, rng);
+    double gflop = double(t.total_flops) / dac_steps / 1e9;
     double fraction = double(t.total_flops) / (peak * 1e9) / t.total_seconds;
-    std::printf("%-28s %8.4fs %8.4fs %8.3fs %8.2f %9.2f %9.2f\n", c.name, t.fwd_bwd, t.step,
-                c.peer_seconds, t.step / c.peer_seconds, gflop, fraction);
+    std::printf("%-28s %8.4fs %8.4fs %8.3fs %8.2f %9.2f %9.2f\n", "B=100, N in [300,1000)", t.fwd_bwd,
+                t.step, 2.63, t.step / 2.63, gflop, fraction);
   }
   AllocatorStats stats = allocator_for(device).stats();
   std::printf("\n%-52s %12.1f MiB\n", "peak RSS (whole process)", peak_rss_mib());
@@ -178,7 +201,8 @@ int main(int argc, char** argv) {
               double(stats.peak_bytes_in_use) / (1 << 20));
   std::printf("%-52s %12ld\n", "allocator blocks from the OS (all steps)", long(stats.os_allocations));
   std::printf("\nratio = step / PyTorch's CPU step (spec/performance.md, 2 threads; PyTorch peak RSS\n"
-              "517 MiB at N in [300,600), 485 MiB at N = 500, 1.5 GiB at B=100, N=1000). floor =\n"
+              "517 MiB at N in [300,600), 485 MiB at N = 500, 1.5 GiB at B=100, N=1000; DAC: 2.63 s,\n"
+              "6.1 GiB). Run one section (--only) to read its own peak RSS. floor =\n"
               "fraction of the GEMM floor (GEMM FLOPs / the sgemm rate above / step time).\n");
   return 0;
 }

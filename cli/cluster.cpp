@@ -23,6 +23,7 @@ struct ClusterOptions {
   std::string model, input, out, format, plot, label_column, labels;
   std::string device = "cpu";
   int threads = 0;
+  models::InferenceOptions inference;
 };
 
 nlohmann::json result_json(const LoadedModel& loaded, const std::string& model_path,
@@ -68,7 +69,7 @@ int run_cluster(const ClusterOptions& o) {
   const int64_t D = points.features.dim(1), N = points.features.dim(0);
   std::vector<double> raw = points.features.to_vector(), x = raw;
   loaded.standardizer.apply(x);
-  models::ClusterResult result = loaded.model->cluster(x);
+  models::ClusterResult result = loaded.model->cluster(x, o.inference);
   std::optional<data::GaussianMixture> components;
   if (result.mixture) components = loaded.standardizer.unapply(*result.mixture);
 
@@ -112,6 +113,7 @@ Runner add_cluster(CLI::App& app) {
   sub->add_option("--label-column", o->label_column,
                   "a CSV column holding true labels: left out of the features and used for scoring");
   sub->add_option("--labels", o->labels, "true labels of an NPY input (1-D integer .npy), for scoring");
+  add_inference_options(sub, o->inference);
   add_device_options(sub, o->device, o->threads);
   return [o]() { return run_cluster(*o); };
 }

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 
 #include "models/registry.h"
 #include "nn/checkpoint.h"
@@ -67,6 +68,20 @@ void add_device_options(CLI::App* sub, std::string& device, int& threads) {
       ->check(CLI::IsMember({"cpu", "cuda"}));
   sub->add_option("--threads", threads, "CPU threads (default: all cores; fewer on a busy machine)")
       ->check(non_negative_number());
+}
+
+void add_inference_options(CLI::App* sub, models::InferenceOptions& options) {
+  sub->add_option("--max-passes", options.max_passes,
+                  "dac/dac-maf: at most this many filtering passes (default 50)")
+      ->check(positive_number());
+  const std::map<std::string, models::Leftovers> policies{{"nearest", models::Leftovers::Nearest},
+                                                          {"own", models::Leftovers::Own},
+                                                          {"first", models::Leftovers::First}};
+  sub->add_option("--leftovers", options.leftovers,
+                  "dac/dac-maf: points no pass claimed go to the cluster of highest weighted "
+                  "density (nearest, default), form one more cluster (own), or join cluster 0 "
+                  "(first: the reference code's behaviour)")
+      ->transform(CLI::CheckedTransformer(policies));
 }
 
 Device parse_device(const std::string& name) {

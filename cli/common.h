@@ -3,7 +3,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-#include <CLI/CLI.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -45,6 +44,9 @@ void apply_threads(int threads);
 
 // Registers --device (cpu|cuda) and --threads on a subcommand that runs a model.
 void add_device_options(CLI::App* sub, std::string& device, int& threads);
+
+// Registers --max-passes and --leftovers (how the filtering models run inference).
+void add_inference_options(CLI::App* sub, models::InferenceOptions& options);
 
 // "cpu" or "cuda" (checked: a usable device, else ncl::Error with a hint).
 Device parse_device(const std::string& name);

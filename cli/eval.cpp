@@ -30,6 +30,7 @@ struct EvalOptions {
   uint64_t seed = 0;
   std::string device = "cpu";
   int threads = 0;
+  models::InferenceOptions inference;
 };
 
 // Whether --data names a CSV file (not a generator, a benchmark or an NPY file).
@@ -74,6 +75,7 @@ std::vector<data::Dataset> load_datasets(const EvalOptions& o) {
 
 struct Sums {
   double ari = 0, nmi = 0, ami = 0, k_mae = 0, ll = 0, ll1 = 0, oracle = 0, seconds = 0;
+  double passes = 0, leftovers = 0;
   int64_t datasets = 0, with_ll = 0, with_ll1 = 0, with_oracle = 0;
 };
 
@@ -99,7 +101,7 @@ int run_eval(const EvalOptions& o) {
     std::vector<double> x = d.points;
     auto start = Clock::now();
     loaded.standardizer.apply(x);
-    models::ClusterResult r = loaded.model->cluster(x);
+    models::ClusterResult r = loaded.model->cluster(x, o.inference);
     s.seconds += std::chrono::duration<double>(Clock::now() - start).count();
     data::ClusteringScores scores = data::score_clustering(d.labels, r.labels);
     s.ari += scores.ari;
@@ -108,6 +110,8 @@ int run_eval(const EvalOptions& o) {
     s.k_mae += scores.k_mae;
     if (r.log_likelihood) s.ll += *r.log_likelihood - shift, ++s.with_ll;
     if (r.log_likelihood_em) s.ll1 += *r.log_likelihood_em - shift, ++s.with_ll1;
+    s.passes += double(r.passes);
+    s.leftovers += double(r.leftovers);
     if (d.truth) s.oracle += data::mean_log_likelihood(*d.truth, d.points), ++s.with_oracle;
     ++s.datasets;
     if (std::chrono::duration<double>(Clock::now() - last_log).count() > 5.0) {
@@ -128,13 +132,18 @@ int run_eval(const EvalOptions& o) {
   if (s.with_ll) j["ll"] = s.ll / double(s.with_ll);
   if (s.with_ll1) j["ll1"] = s.ll1 / double(s.with_ll1);
   if (s.with_oracle) j["oracle_ll"] = s.oracle / double(s.with_oracle);
+  if (s.passes > 0) {  // filtering models: passes per dataset, points no pass claimed
+    j["passes"] = s.passes / n;
+    j["leftovers"] = s.leftovers / n;
+  }
   if (o.format == "json") {
     std::printf("%s\n", j.dump(1).c_str());
     return 0;
   }
   std::printf("%s on %s (%lld datasets)\n", loaded.model->name().c_str(), o.data.c_str(),
               (long long)s.datasets);
-  for (const char* key : {"ari", "nmi", "ami", "k_mae", "ll", "ll1", "oracle_ll", "ms_per_dataset"})
+  for (const char* key : {"ari", "nmi", "ami", "k_mae", "ll", "ll1", "oracle_ll", "passes",
+                          "leftovers", "ms_per_dataset"})
     if (j.contains(key)) std::printf("  %-15s %.4f\n", key, j[key].get<double>());
   return 0;
 }
@@ -157,6 +166,7 @@ Runner add_eval(CLI::App& app) {
   sub->add_option("--format", o->format, "text or json")->check(CLI::IsMember({"text", "json"}));
   sub->add_option("--label-column", o->label_column, "label column of a CSV file (default -1, last)");
   sub->add_option("--labels", o->labels, "labels of an NPY file (1-D integer .npy)");
+  add_inference_options(sub, o->inference);
   add_device_options(sub, o->device, o->threads);
   return [o]() { return run_eval(*o); };
 }

@@ -2,7 +2,7 @@
 // stderr, periodic atomic checkpoints, a resumable checkpoint on Ctrl-C, and exact resume.
 //
 // Everything a run depends on is in its checkpoint: model name and config, the recipe (steps,
-// batch, lr, decay), the data source, the step, Adam's moments and the Rng state. Resuming
+// batch, lr, schedule), the data source, the step, Adam's moments and the Rng state. Resuming
 // restores all of it, so an interrupted run continued with --resume produces bit-identical
 // weights to the run that was never interrupted.
 #include <algorithm>
@@ -26,7 +26,7 @@ namespace ncl::cli {
 namespace {
 
 struct TrainOptions {
-  std::string model = "set-transformer", data = "mog-k4", out, resume, config = "{}";
+  std::string model = "set-transformer", data, loss, out, resume, config = "{}";
   std::string label_column = "-1", labels;
   int64_t steps = 0, batch = 0, checkpoint_every = 1000, until = 0;
   double lr = 0.0, log_every = 5.0;
@@ -77,6 +77,11 @@ double meta_number(const TensorFile& f, const std::string& key, const std::strin
   return v;
 }
 
+// The generator a model trains on when --data is not given.
+std::string default_training_data(const std::string& model) {
+  return model == "dac" ? "mog" : model == "dac-maf" ? "warped-mog" : "mog-k4";
+}
+
 // The run's settings: from the flags for a new run, from the checkpoint on --resume.
 struct Run {
   std::string model, data, label_column, labels;
@@ -95,15 +100,20 @@ int run_train(TrainOptions& o, CLI::App& sub) {
   std::unique_ptr<TrainingData> data;
   if (o.resume.empty()) {
     run.model = o.model;
-    run.data = o.data;
+    run.data = o.data.empty() ? default_training_data(o.model) : o.data;
     run.label_column = o.label_column;
     run.labels = o.labels;
     run.seed = o.seed;
     run.config = nlohmann::json::parse(o.config, nullptr, false);
     NCL_CHECK(!run.config.is_discarded() && run.config.is_object(),
               "--config must be a JSON object, got '", o.config, "'");
+    if (!o.loss.empty()) {
+      if (run.model == "set-transformer")
+        throw CLI::ValidationError("--loss", "is for the filtering models (dac, dac-maf)");
+      run.config["loss"] = o.loss;
+    }
     data = open_training_data(run.data, run.label_column, run.labels,
-                              run.config.value("clusters", int64_t(4)), nullptr);
+                              models::training_episodes(run.model, run.config), nullptr);
     run.config["dim_input"] = data->generator().dim();
     if (run.model == "set-transformer" && !run.config.contains("clusters"))
       run.config["clusters"] = data->generator().max_clusters();
@@ -111,7 +121,8 @@ int run_train(TrainOptions& o, CLI::App& sub) {
     run.config = model->config();
     run.recipe = model->recipe();
   } else {
-    for (const char* flag : {"--model", "--data", "--seed", "--config", "--label-column", "--labels"})
+    for (const char* flag :
+         {"--model", "--data", "--seed", "--config", "--loss", "--label-column", "--labels"})
       if (sub.count(flag) > 0)
         throw CLI::ValidationError(flag, std::string("comes from the checkpoint when resuming; ") +
                                              "drop it or start a new run without --resume");
@@ -133,9 +144,11 @@ int run_train(TrainOptions& o, CLI::App& sub) {
     run.recipe.lr = meta_number(resumed, "lr", p);
     run.recipe.decay_at = meta_number(resumed, "decay_at", p);
     run.recipe.clip_norm = meta_number(resumed, "clip_norm", p);
+    // Checkpoints from before the cosine schedule existed used the step schedule.
+    run.recipe.cosine = resumed.metadata.count("cosine") > 0 && meta_number(resumed, "cosine", p) != 0;
     set_rng_state(rng, require_meta(resumed, "rng", p), p);
     data = open_training_data(run.data, run.label_column, run.labels,
-                              run.config.value("clusters", int64_t(4)), &resumed);
+                              models::training_episodes(run.model, run.config), &resumed);
   }
   if (o.steps > 0) run.recipe.steps = o.steps;
   if (o.batch > 0) run.recipe.batch = o.batch;
@@ -150,7 +163,11 @@ int run_train(TrainOptions& o, CLI::App& sub) {
   if (!o.resume.empty()) nn::load_optimizer(adam, resumed);
   std::vector<int64_t> milestones;
   if (run.recipe.decay_at > 0) milestones.push_back(int64_t(run.recipe.decay_at * run.recipe.steps));
-  nn::StepSchedule schedule{run.recipe.lr, milestones, 0.1};
+  nn::StepSchedule step_schedule{run.recipe.lr, milestones, 0.1};
+  nn::CosineSchedule cosine_schedule{run.recipe.lr, run.recipe.steps};
+  auto lr_at = [&](int64_t step) {
+    return run.recipe.cosine ? cosine_schedule.lr(step) : step_schedule.lr(step);
+  };
 
   auto save = [&](int64_t step) {
     std::map<std::string, std::string> meta{
@@ -166,6 +183,7 @@ int run_train(TrainOptions& o, CLI::App& sub) {
         {"lr", exact(run.recipe.lr)},
         {"decay_at", exact(run.recipe.decay_at)},
         {"clip_norm", exact(run.recipe.clip_norm)},
+        {"cosine", run.recipe.cosine ? "1" : "0"},
         {"rng", rng_state(rng)},
         {"command", command_line()}};
     if (!data->standardizer().identity()) meta["standardize"] = data->standardizer().to_json().dump();
@@ -185,10 +203,10 @@ int run_train(TrainOptions& o, CLI::App& sub) {
   double loss_sum = 0.0;
   const int64_t stop = o.until > 0 ? std::min(o.until, run.recipe.steps) : run.recipe.steps;
   for (int64_t step = run.step; step < stop; ++step) {
-    adam.set_lr(schedule.lr(step));
+    adam.set_lr(lr_at(step));
     data::Batch batch = data->generator().sample(run.recipe.batch, rng);
     adam.zero_grad();
-    Variable loss = model->loss(batch);
+    Variable loss = model->loss(batch, rng);
     double value = loss.value().item();
     NCL_CHECK(std::isfinite(value), "loss is ", value, " at step ", step,
               "; the last good checkpoint is ", o.out, "; HINT: try a lower --lr");
@@ -237,10 +255,15 @@ int run_train(TrainOptions& o, CLI::App& sub) {
 Runner add_train(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
   CLI::App* sub = app.add_subcommand("train", "Train a clustering model; writes a checkpoint");
-  sub->add_option("--model", o->model, "model to train (set-transformer)")
-      ->check(CLI::IsMember({"set-transformer"}));
+  sub->add_option("--model", o->model, "model to train: set-transformer (default), dac or dac-maf")
+      ->check(CLI::IsMember(models::model_names()));
   sub->add_option("--data", o->data,
-                  "training data: a generator (" + generator_list() + ") or a labeled CSV/NPY file");
+                  "training data: a generator (" + generator_list() +
+                      ") or a labeled CSV/NPY file (default: mog-k4 for set-transformer, mog for "
+                      "dac, warped-mog for dac-maf)");
+  sub->add_option("--loss", o->loss,
+                  "filtering loss of dac/dac-maf: min (default) or anc (anchored)")
+      ->check(CLI::IsMember({"min", "anc"}));
   sub->add_option("--label-column", o->label_column,
                   "label column of a CSV training file: a header name or 0-based index (-1 = last)");
   sub->add_option("--labels", o->labels, "labels of an NPY training file: a 1-D integer .npy");

@@ -36,7 +36,8 @@ class FileData : public TrainingData {
 
 std::unique_ptr<TrainingData> open_training_data(const std::string& source,
                                                  const std::string& label_column,
-                                                 const std::string& labels_path, int64_t clusters,
+                                                 const std::string& labels_path,
+                                                 const data::EpisodeOptions& episodes,
                                                  const TensorFile* checkpoint) {
   std::vector<std::string> names = data::generator_names();
   if (std::find(names.begin(), names.end(), source) != names.end())
@@ -49,9 +50,7 @@ std::unique_ptr<TrainingData> open_training_data(const std::string& source,
   if (source.ends_with(".npy") || source.ends_with(".NPY")) read.labels_path = labels_path;
   else read.label_column = label_column;
   data::PointSet points = data::read_points(source, read);
-  data::EpisodeOptions options;
-  options.clusters_min = options.clusters_max = clusters;
-  auto out = std::make_unique<FileData>(points, source, options);
+  auto out = std::make_unique<FileData>(points, source, episodes);
   if (checkpoint != nullptr) {
     auto s = checkpoint->metadata.find("standardize");
     NCL_CHECK(s != checkpoint->metadata.end() &&

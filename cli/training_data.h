@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "data/episodes.h"
 #include "data/generator.h"
 #include "data/standardize.h"
 #include "tensor/safetensors.h"
@@ -19,12 +20,13 @@ class TrainingData {
 };
 
 // `source` is a generator name or a file path (CSV with `label_column`, or NPY features with
-// a separate 1-D NPY `labels_path`). For a file, `clusters` is how many classes
-// each episode holds (the Set Transformer's fixed K). When resuming, `checkpoint` is the
+// a separate 1-D NPY `labels_path`). For a file, `episodes` says how many classes and points
+// each episode holds (models::training_episodes). When resuming, `checkpoint` is the
 // run's checkpoint: its stored standardisation must match the file's, or the file changed.
 std::unique_ptr<TrainingData> open_training_data(const std::string& source,
                                                  const std::string& label_column,
-                                                 const std::string& labels_path, int64_t clusters,
+                                                 const std::string& labels_path,
+                                                 const data::EpisodeOptions& episodes,
                                                  const TensorFile* checkpoint);
 
 }  // namespace ncl::cli

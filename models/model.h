@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -24,17 +25,36 @@ struct ClusterResult {
   int64_t clusters = 0;                   // K (columns of membership)
   std::vector<int> labels;                // (N) in 0..K-1
   std::vector<double> membership;         // (N, K) row-major, rows sum to 1
-  std::optional<data::GaussianMixture> mixture;  // the fitted components, when the model has them
+  std::optional<data::GaussianMixture> mixture;  // Gaussian components, when the model has them
   std::optional<double> log_likelihood;   // mean per-point LL of the found mixture
   std::optional<double> log_likelihood_em;  // the same after one EM step (the Set Transformer's LL1)
+  // Filtering models: forward passes run, and points no pass claimed (placed by the leftover
+  // policy of InferenceOptions).
+  int64_t passes = 0, leftovers = 0;
+  // The found mixture's log-density at other points ((M, D) row-major → M values), for plots
+  // of densities that are not Gaussian; empty when `mixture` says it all.
+  std::function<std::vector<double>(const std::vector<double>&)> log_density;
+};
+
+// How the filtering models (DAC) run inference; the Set Transformer ignores it.
+enum class Leftovers {
+  Nearest,  // each joins the found cluster of highest weighted density (default)
+  Own,      // together they form one more cluster
+  First,    // they join cluster 0 (what the reference code does, silently)
+};
+struct InferenceOptions {
+  int64_t max_passes = 50;
+  Leftovers leftovers = Leftovers::Nearest;
+  uint64_t seed = 0;  // anchored models draw their anchors from Rng(seed)
 };
 
 // Adam settings and schedule the published recipe uses; `ncl train` flags override them.
 struct TrainingRecipe {
   int64_t steps = 1000, batch = 10;
   double lr = 1e-3;
-  double decay_at = 0.7;  // lr ×0.1 once this fraction of the steps is done (0: never)
+  double decay_at = 0.7;   // step schedule: lr ×0.1 once this fraction of the steps is done (0: never)
   double clip_norm = 0.0;  // 0: no clipping
+  bool cosine = false;     // cosine annealing to 0 over `steps` instead of the step decay
 };
 
 class ClusteringModel : public nn::Module {
@@ -43,10 +63,12 @@ class ClusteringModel : public nn::Module {
   virtual nlohmann::json config() const = 0;
   virtual int64_t dim() const = 0;  // D, the features per point
   virtual TrainingRecipe recipe() const = 0;
-  // Scalar training loss on a batch (points (B, N, D) F32).
-  virtual Variable loss(const data::Batch& batch) const = 0;
+  // Scalar training loss on a batch (points (B, N, D) F32); models that draw during training
+  // (DAC's anchors) use `rng`, the training run's generator.
+  virtual Variable loss(const data::Batch& batch, Rng& rng) const = 0;
   // Clusters one dataset, points (N, D) row-major. Runs without building a graph.
-  virtual ClusterResult cluster(const std::vector<double>& points) const = 0;
+  virtual ClusterResult cluster(const std::vector<double>& points,
+                                const InferenceOptions& options = {}) const = 0;
 
   // Where the parameters live (after Module::to(Device)).
   Device device() const { return parameters().front().value().device(); }

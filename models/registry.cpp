@@ -1,17 +1,42 @@
 #include "models/registry.h"
 
+#include "models/dac.h"
 #include "models/set_transformer.h"
 #include "nn/checkpoint.h"
 #include "tensor/error.h"
 
 namespace ncl::models {
 
-std::vector<std::string> model_names() { return {"set-transformer"}; }
+std::vector<std::string> model_names() { return {"set-transformer", "dac", "dac-maf"}; }
+
+namespace {
+
+// The config with the density the model name implies ("dac" ⇒ gaussian, "dac-maf" ⇒ maf).
+nlohmann::json dac_config(const std::string& name, nlohmann::json config) {
+  const std::string density = name == "dac-maf" ? "maf" : "gaussian";
+  NCL_CHECK(!config.contains("density") || config["density"] == density, "model '", name,
+            "' has density \"", density, "\", not ", config["density"].dump());
+  config["density"] = density;
+  return config;
+}
+
+}  // namespace
+
+data::EpisodeOptions training_episodes(const std::string& name, const nlohmann::json& config) {
+  if (name == "dac" || name == "dac-maf") return Dac::episodes();
+  data::EpisodeOptions e;  // the Set Transformer: exactly K classes, N in [300, 600)
+  e.clusters_min = e.clusters_max = config.value("clusters", int64_t(4));
+  e.points_min = 300;
+  e.points_max = 599;
+  return e;
+}
 
 std::unique_ptr<ClusteringModel> make_model(const std::string& name, const nlohmann::json& config,
                                             Rng& rng) {
   if (name == "set-transformer")
     return std::make_unique<SetTransformer>(SetTransformerConfig::from_json(config), rng);
+  if (name == "dac" || name == "dac-maf")
+    return std::make_unique<Dac>(DacConfig::from_json(dac_config(name, config)), rng);
   std::string known;
   for (const auto& n : model_names()) known += (known.empty() ? "" : ", ") + n;
   NCL_CHECK(false, "unknown model '", name, "' (known: ", known, ")");

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "data/episodes.h"
 #include "models/model.h"
 #include "tensor/safetensors.h"
 
@@ -21,6 +22,10 @@ std::vector<std::string> model_names();
 // ncl::Error listing the known names when `name` is not one of them.
 std::unique_ptr<ClusteringModel> make_model(const std::string& name, const nlohmann::json& config,
                                             Rng& rng);
+
+// Training from a labeled file: how many classes and points each episode of model `name`
+// (with `config`) holds — the Set Transformer's fixed K, DAC's 1..4 clusters.
+data::EpisodeOptions training_episodes(const std::string& name, const nlohmann::json& config);
 
 // Rebuilds the model a checkpoint holds (metadata "model", "config") and loads its parameters.
 std::unique_ptr<ClusteringModel> load_model(const TensorFile& checkpoint, const std::string& path);

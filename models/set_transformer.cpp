@@ -101,12 +101,13 @@ data::GaussianMixture to_gaussian_mixture(const MixtureOutput& mixture, int64_t 
   return out;
 }
 
-Variable SetTransformer::loss(const data::Batch& batch) const {
+Variable SetTransformer::loss(const data::Batch& batch, Rng&) const {
   Variable points(batch.points.to(device()));
   return neg(mean_all(mixture_log_likelihood(points, forward(points))));
 }
 
-ClusterResult SetTransformer::cluster(const std::vector<double>& points) const {
+ClusterResult SetTransformer::cluster(const std::vector<double>& points,
+                                      const InferenceOptions&) const {
   const int64_t D = config_.dim_input, N = int64_t(points.size()) / D;
   NCL_CHECK(N >= 1 && int64_t(points.size()) == N * D, "set-transformer: ", points.size(),
             " values do not form points of dimension ", D);

@@ -55,8 +55,9 @@ class SetTransformer : public ClusteringModel {
   nlohmann::json config() const override { return config_.to_json(); }
   int64_t dim() const override { return config_.dim_input; }
   TrainingRecipe recipe() const override { return {50000, 10, 1e-3, 0.7, 0.0}; }
-  Variable loss(const data::Batch& batch) const override;
-  ClusterResult cluster(const std::vector<double>& points) const override;
+  Variable loss(const data::Batch& batch, Rng& rng) const override;
+  ClusterResult cluster(const std::vector<double>& points,
+                        const InferenceOptions& options = {}) const override;
 
  private:
   SetTransformerConfig config_;

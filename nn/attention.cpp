@@ -1,5 +1,6 @@
 #include "nn/attention.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "autograd/functions.h"
@@ -78,6 +79,27 @@ PMA::PMA(int64_t dim, int64_t heads, int64_t seeds, bool ln, Rng& rng)
 Variable PMA::forward(const Variable& Z, const Tensor& key_mask) const {
   Variable seeds = broadcast_to(S, {Z.dim(0), S.dim(1), S.dim(2)});  // (B, k, D)
   return mab_.forward(seeds, Z, key_mask);
+}
+
+StackedISAB::StackedISAB(int64_t dim_in, int64_t dim, int64_t heads, int64_t inducing,
+                         int64_t blocks, bool tied, Rng& rng)
+    : blocks_(blocks) {
+  NCL_CHECK(blocks >= 1, "StackedISAB: blocks must be >= 1, got ", blocks);
+  const int64_t distinct = tied ? std::min<int64_t>(blocks, 2) : blocks;
+  for (int64_t i = 0; i < distinct; ++i) {
+    isabs_.push_back(std::make_unique<ISAB>(i == 0 ? dim_in : dim, dim, heads, inducing,
+                                            /*ln=*/false, rng));
+    register_module("isab" + std::to_string(i), *isabs_.back());
+  }
+}
+
+Variable StackedISAB::forward(const Variable& X, const Tensor& key_mask) const {
+  Variable H = X;
+  for (int64_t i = 0; i < blocks_; ++i) {
+    const ISAB& block = *isabs_[std::min<size_t>(size_t(i), isabs_.size() - 1)];
+    H = block.forward(H, key_mask);
+  }
+  return H;
 }
 
 }  // namespace ncl::nn

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "nn/layers.h"
 
@@ -66,6 +67,21 @@ class PMA : public Module {
 
  private:
   MAB mab_;
+};
+
+// DAC's StackedISAB: `blocks` ISABs in a row, dim_in → dim, then dim → dim. With `tied` (the
+// reference code's behaviour, reference notes §3.2) blocks 2…n are one shared ISAB applied
+// n − 1 times, so there are two distinct ISABs ("isab0", "isab1") whatever n is; untied, each
+// block has its own ("isab0" … "isab<n−1>"). The key mask reaches every block.
+class StackedISAB : public Module {
+ public:
+  StackedISAB(int64_t dim_in, int64_t dim, int64_t heads, int64_t inducing, int64_t blocks,
+              bool tied, Rng& rng);
+  Variable forward(const Variable& X, const Tensor& key_mask = {}) const;  // (B, N, dim)
+
+ private:
+  int64_t blocks_;
+  std::vector<std::unique_ptr<ISAB>> isabs_;  // 2 when tied (or 1 when blocks = 1), else blocks
 };
 
 }  // namespace ncl::nn

@@ -70,9 +70,15 @@ MADE::MADE(int64_t dim, int64_t hidden, int64_t context_dim, Rng& rng) : dim_(di
 ShiftScale MADE::forward(const Variable& x, const Variable& context) const {
   NCL_CHECK(x.rank() == 2 && x.dim(1) == dim_, "MADE: input ", x.shape(), " is not (rows, ", dim_,
             ")");
-  NCL_CHECK(context.rank() == 2 && context.dim(0) == x.dim(0), "MADE: context ", context.shape(),
-            " does not have one row per input row (", x.dim(0), ")");
-  Variable h = elu(input_->forward(x) + context_->forward(context));  // (R, H)
+  const int64_t R = x.dim(0), G = context.rank() == 2 ? context.dim(0) : 0;
+  NCL_CHECK(G > 0 && R % G == 0, "MADE: context ", context.shape(),
+            " must be (groups, features) with the ", R, " input rows a multiple of the groups");
+  Variable h = input_->forward(x);               // (R, H)
+  Variable from_context = context_->forward(context);  // (G, H), once per group
+  const int64_t H = h.dim(1);
+  h = G == R ? h + from_context
+             : reshape(reshape(h, {G, R / G, H}) + reshape(from_context, {G, 1, H}), {R, H});
+  h = elu(h);                                                         // (R, H)
   h = elu(hidden_->forward(h));                                       // (R, H)
   Variable out = output_->forward(h);                                 // (R, 2D)
   return {slice(out, 1, 0, dim_), add_scalar(softplus(slice(out, 1, dim_, 2 * dim_)), 1e-5)};

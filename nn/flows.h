@@ -43,7 +43,8 @@ struct ShiftScale {
 class MADE : public Module {
  public:
   MADE(int64_t dim, int64_t hidden, int64_t context_dim, Rng& rng);
-  // x (R, D), context (R, C) -> shift, scale (R, D).
+  // x (R, D), context (G, C) with R a multiple of G: consecutive blocks of R / G rows share
+  // one context row (G = R: a context per row; DAC: one per dataset) -> shift, scale (R, D).
   ShiftScale forward(const Variable& x, const Variable& context) const;
 
   int64_t dim() const { return dim_; }
@@ -59,7 +60,7 @@ class MADE : public Module {
 class MAF : public Module {
  public:
   MAF(int64_t dim, int64_t context_dim, Rng& rng, int64_t blocks = 4, int64_t hidden = 128);
-  // x (R, D), context (R, C) -> (R).
+  // x (R, D), context (G, C) grouped as in MADE::forward -> (R).
   Variable log_prob(const Variable& x, const Variable& context) const;
 
  private:

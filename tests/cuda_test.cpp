@@ -433,9 +433,9 @@ TEST_CASE("cuda: one Set Transformer training step agrees with the CPU", "[cuda]
   data::Batch batch_gpu = batch;
   batch_gpu.points = gpu(batch.points);
   batch.points = batch.points.to(DType::F64);
-  Variable loss = reference.loss(batch);
+  Variable loss = reference.loss(batch, data_rng);
   loss.backward();
-  Variable loss_gpu = on_gpu.loss(batch_gpu);
+  Variable loss_gpu = on_gpu.loss(batch_gpu, data_rng);
   loss_gpu.backward();
   REQUIRE(loss_gpu.device() == Device::CUDA);
   CHECK(loss_gpu.value().item() == Approx(loss.value().item()).epsilon(1e-4));
