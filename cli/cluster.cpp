@@ -3,7 +3,8 @@
 // Output: one label per point as CSV (header "label"), or with --format json the labels, the
 // number of clusters, per-point membership probabilities and the fitted components (weights,
 // means, stddevs in the input's units) with the mixture's per-point log-likelihood. --plot
-// writes an SVG of the points coloured by cluster with the components' 1σ/2σ ellipses.
+// writes an SVG of the points coloured by cluster with the components' 1σ/2σ ellipses (or,
+// for dac-maf, contours of its density).
 // When the input has a label column (--label-column), the clustering is also scored against it.
 #include <cstdio>
 #include <iostream>
@@ -51,6 +52,10 @@ nlohmann::json result_json(const LoadedModel& loaded, const std::string& model_p
                                                      components->stddevs.begin() + (k + 1) * D)}});
     j["components"] = list;
   }
+  if (r.passes > 0) {  // filtering models: forward passes, and points placed by --leftovers
+    j["passes"] = r.passes;
+    j["leftovers"] = r.leftovers;
+  }
   double shift = loaded.standardizer.log_scale();  // density per unit of the input's features
   if (r.log_likelihood) j["log_likelihood"] = *r.log_likelihood - shift;
   if (r.log_likelihood_em) j["log_likelihood_em"] = *r.log_likelihood_em - shift;
@@ -81,11 +86,22 @@ int run_cluster(const ClusterOptions& o) {
     for (int label : result.labels) text += std::to_string(label) + "\n";
     write_text_file(o.out, text);
   }
-  if (!o.plot.empty())
+  if (!o.plot.empty()) {
+    LogDensity density;  // the model's density in the user's units, when it is not Gaussian
+    if (result.log_density)
+      density = [&](const std::vector<double>& at) {
+        std::vector<double> s = at;
+        loaded.standardizer.apply(s);
+        std::vector<double> ll = result.log_density(s);
+        for (double& v : ll) v -= loaded.standardizer.log_scale();
+        return ll;
+      };
     write_text_file(o.plot, render_svg(raw, D, result.labels, components,
-                                    o.input + ": " + loaded.model->name() + ", " +
-                                        std::to_string(data::count_clusters(result.labels)) +
-                                        " clusters"));
+                                       o.input + ": " + loaded.model->name() + ", " +
+                                           std::to_string(data::count_clusters(result.labels)) +
+                                           " clusters",
+                                       density));
+  }
   std::fprintf(stderr, "%lld points -> %d clusters", (long long)N, data::count_clusters(result.labels));
   if (!points.labels.empty()) {
     data::ClusteringScores s = data::score_clustering(points.labels, result.labels);

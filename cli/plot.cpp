@@ -26,11 +26,38 @@ std::string xml_escape(const std::string& text) {
   return out;
 }
 
+// Marching squares: the segments where the grid values (G × G, row j = y) cross `level`, as
+// SVG path commands in picture coordinates (x of column i = X(i), y of row j = Y(j)).
+template <typename ToX, typename ToY>
+std::string contour_path(const std::vector<double>& grid, int G, double level, ToX X, ToY Y) {
+  std::string path;
+  auto value = [&](int i, int j) { return grid[size_t(j) * G + i]; };
+  for (int j = 0; j + 1 < G; ++j)
+    for (int i = 0; i + 1 < G; ++i) {
+      // The cell's corners in order around it, and the crossing on each edge that has one.
+      const int ci[4] = {i, i + 1, i + 1, i}, cj[4] = {j, j, j + 1, j + 1};
+      double px[4], py[4];
+      int crossings = 0;
+      for (int e = 0; e < 4; ++e) {
+        const int a = e, b = (e + 1) % 4;
+        const double va = value(ci[a], cj[a]), vb = value(ci[b], cj[b]);
+        if ((va >= level) == (vb >= level)) continue;
+        const double t = (level - va) / (vb - va);
+        px[crossings] = ci[a] + t * (ci[b] - ci[a]);
+        py[crossings] = cj[a] + t * (cj[b] - cj[a]);
+        ++crossings;
+      }
+      for (int c = 0; c + 1 < crossings; c += 2)
+        path += fmt("M%.1f %.1f", X(px[c]), Y(py[c])) + fmt("L%.1f %.1f", X(px[c + 1]), Y(py[c + 1]));
+    }
+  return path;
+}
+
 }  // namespace
 
 std::string render_svg(const std::vector<double>& points, int64_t dim, const std::vector<int>& labels,
                        const std::optional<data::GaussianMixture>& components,
-                       const std::string& title) {
+                       const std::string& title, const LogDensity& log_density) {
   NCL_CHECK(dim >= 2, "--plot draws the first two features; these points have only ", dim);
   const int64_t N = int64_t(points.size()) / dim;
   const double size = 640.0, margin = 40.0;
@@ -54,6 +81,24 @@ std::string render_svg(const std::vector<double>& points, int64_t dim, const std
     svg += fmt("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill-opacity=\"0.75\" ", X(points[n * dim]),
                Y(points[n * dim + 1])) +
            "fill=\"" + kPalette[labels[n] % 12] + "\"/>\n";
+  if (log_density && dim == 2) {
+    // The density on a G × G grid over the picture, then three contour levels below its top.
+    const int G = 96;
+    const double half = (size / 2) / scale;  // data units from the centre to the picture's edge
+    auto gx = [&](double i) { return cx - half + 2 * half * i / (G - 1); };
+    auto gy = [&](double j) { return cy - half + 2 * half * j / (G - 1); };
+    std::vector<double> at;
+    for (int j = 0; j < G; ++j)
+      for (int i = 0; i < G; ++i) at.insert(at.end(), {gx(i), gy(j)});
+    std::vector<double> grid = log_density(at);
+    double top = *std::max_element(grid.begin(), grid.end());
+    for (double below : {1.0, 3.0, 6.0})
+      svg += "<path fill=\"none\" stroke=\"#444\" stroke-width=\"1\" stroke-opacity=\"" +
+             fmt("%.2f", below == 1.0 ? 0.9 : below == 3.0 ? 0.6 : 0.35) + "\" d=\"" +
+             contour_path(grid, G, top - below, [&](double i) { return X(gx(i)); },
+                          [&](double j) { return Y(gy(j)); }) +
+             "\"/>\n";
+  }
   if (components) {
     const int64_t D = components->dim;
     for (int64_t k = 0; k < components->clusters(); ++k) {

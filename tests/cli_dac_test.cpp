@@ -1,0 +1,136 @@
+// The ncl binary with the filtering models (dac, dac-maf), on small networks: train → info →
+// cluster (JSON, SVG with ellipses or density contours) → eval on a DAC benchmark; the anchored
+// loss resumes bit for bit (it draws anchors from the run's Rng); bad DAC options are refused.
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tensor/safetensors.h"
+#include "tests/helpers.h"
+
+using namespace ncl;
+using namespace ncl::test;
+using Catch::Contains;
+using nlohmann::json;
+
+namespace {
+
+// A DAC of width 16 with 2-block stacks: a few steps take a fraction of a second.
+const std::string kSmall =
+    R"(--config '{"dim":16,"heads":2,"inducing":4,"blocks":2,"flow_blocks":2,"flow_hidden":16}' --batch 2)";
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void train(const std::string& args, const std::string& out) {
+  Run r = run_ncl("train " + kSmall + " --log-every 0 " + args + " --out " + out);
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+}
+
+}  // namespace
+
+TEST_CASE("ncl with dac and dac-maf: train, info, cluster, plot, eval", "[cli][dac]") {
+  const std::string csv = temp_file("dac_points.csv");
+  Run gen = run_ncl("gen --data mog-4 --datasets 1 --seed 2 --out " + csv);
+  INFO(gen.output);
+  REQUIRE(gen.code == 0);
+  for (const std::string& variant : {"--model dac", "--model dac --loss anc", "--model dac-maf"}) {
+    INFO(variant);
+    const std::string ckpt = temp_file("dac_cli.safetensors"), out = temp_file("dac_cli.json"),
+                      svg = temp_file("dac_cli.svg");
+    train(variant + " --steps 3", ckpt);
+    Run info = run_ncl("info " + ckpt);
+    REQUIRE(info.code == 0);
+    REQUIRE_THAT(info.output, Contains(variant.find("maf") != std::string::npos ? "dac-maf" : "dac"));
+    REQUIRE_THAT(info.output, Contains("cosine      1"));
+    REQUIRE_THAT(info.output, Contains(variant.find("anc") != std::string::npos ? "\"loss\":\"anc\""
+                                                                                : "\"loss\":\"min\""));
+
+    Run cluster = run_ncl("cluster --model " + ckpt + " " + csv + " --label-column label -o " + out +
+                          " --plot " + svg + " --max-passes 3 --leftovers own");
+    INFO(cluster.output);
+    REQUIRE(cluster.code == 0);
+    REQUIRE_THAT(cluster.output, Contains("ARI"));
+    json j = json::parse(read_text(out));
+    const size_t n = j["labels"].size();
+    REQUIRE(n >= 300);
+    REQUIRE(j["membership"].size() == n);
+    REQUIRE(j["passes"].get<int>() >= 1);
+    REQUIRE(j["passes"].get<int>() <= 4);  // 3 + one for the leftovers' own cluster
+    std::string picture = read_text(svg);
+    REQUIRE_THAT(picture, Contains("<svg"));
+    if (variant.find("maf") != std::string::npos) {
+      REQUIRE(!j.contains("components"));
+      REQUIRE_THAT(picture, Contains("stroke=\"#444\""));  // density contours
+      REQUIRE_THAT(picture, Contains(" d=\"M"));
+    } else {
+      REQUIRE(j["components"].size() == j["membership"][0].size());
+      REQUIRE_THAT(picture, Contains("<ellipse"));
+    }
+
+    Run eval = run_ncl("eval --model " + ckpt + " --data mog-4 --datasets 3 --format json 2>/dev/null");
+    INFO(eval.output);
+    REQUIRE(eval.code == 0);
+    json e = json::parse(eval.output);
+    for (const char* key : {"ari", "nmi", "ami", "k_mae", "ll", "oracle_ll", "passes", "leftovers",
+                            "ms_per_dataset"})
+      REQUIRE(e.contains(key));
+    REQUIRE(!e.contains("ll1"));
+    for (const std::string& path : {ckpt, out, svg}) std::filesystem::remove(path);
+  }
+  std::filesystem::remove(csv);
+}
+
+TEST_CASE("ncl train --loss anc: --until then --resume gives the uninterrupted run's bits",
+          "[cli][dac]") {
+  const std::string a = temp_file("anc_a.safetensors"), b = temp_file("anc_b.safetensors");
+  train("--model dac --loss anc --steps 4 --seed 3", a);
+  train("--model dac --loss anc --steps 4 --seed 3 --until 2", b);
+  Run resume = run_ncl("train --resume " + b + " --out " + b + " --log-every 0");
+  INFO(resume.output);
+  REQUIRE(resume.code == 0);
+  TensorFile ta = load_safetensors(a), tb = load_safetensors(b);
+  REQUIRE(tb.metadata.at("step") == "4");
+  REQUIRE(ta.metadata.at("rng") == tb.metadata.at("rng"));
+  REQUIRE(ta.tensors.size() == tb.tensors.size());
+  for (const auto& [name, t] : ta.tensors) {
+    INFO("tensor " << name);
+    const Tensor* u = tb.find(name);
+    REQUIRE(u != nullptr);
+    REQUIRE(std::memcmp(u->raw_data(), t.raw_data(), t.nbytes()) == 0);
+  }
+  std::filesystem::remove(a);
+  std::filesystem::remove(b);
+}
+
+TEST_CASE("ncl with dac: bad options give exit 2 (usage) or 1 (error) and one line", "[cli][dac]") {
+  const std::string out = temp_file("dac_bad.safetensors");
+  struct Case {
+    std::string args;
+    int code;
+    std::string says;
+  };
+  const std::vector<Case> cases{
+      {"train --model set-transformer --loss anc --out " + out, 2, "dac, dac-maf"},
+      {"train --model dac --loss max --out " + out, 2, "--loss"},
+      {"train --model kmeans --out " + out, 2, "--model"},
+      {"train --model dac --config '{\"density\":\"maf\"}' --out " + out, 1, "density"},
+      {"train --model dac --config '{\"blocks\":0}' --out " + out, 1, "blocks must be a positive"},
+      {"cluster --leftovers drop -", 2, "--leftovers"},
+      {"cluster --max-passes 0 -", 2, "--max-passes"},
+      {"eval --data mog-12 --max-passes x", 2, "--max-passes"},
+  };
+  for (const Case& c : cases) {
+    Run r = run_ncl(c.args + " < /dev/null");
+    INFO(c.args << "\n" << r.output);
+    REQUIRE(r.code == c.code);
+    REQUIRE_THAT(r.output, Contains(c.says));
+    REQUIRE(std::count(r.output.begin(), r.output.end(), '\n') <= 2);
+  }
+  REQUIRE(!std::filesystem::exists(out));
+}
