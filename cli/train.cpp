@@ -28,7 +28,7 @@ namespace {
 struct TrainOptions {
   std::string model = "set-transformer", data, loss, out, resume, config = "{}";
   std::string label_column = "-1", labels;
-  int64_t steps = 0, batch = 0, checkpoint_every = 1000, until = 0;
+  int64_t steps = 0, batch = 0, checkpoint_every = 1000, until = 0, micro_batch = -1;
   double lr = 0.0, log_every = 5.0;
   uint64_t seed = 0;
   std::string device = "cpu";
@@ -146,6 +146,8 @@ int run_train(TrainOptions& o, CLI::App& sub) {
     run.recipe.clip_norm = meta_number(resumed, "clip_norm", p);
     // Checkpoints from before the cosine schedule existed used the step schedule.
     run.recipe.cosine = resumed.metadata.count("cosine") > 0 && meta_number(resumed, "cosine", p) != 0;
+    run.recipe.micro_batch =
+        resumed.metadata.count("micro_batch") > 0 ? int64_t(meta_number(resumed, "micro_batch", p)) : 0;
     set_rng_state(rng, require_meta(resumed, "rng", p), p);
     data = open_training_data(run.data, run.label_column, run.labels,
                               models::training_episodes(run.model, run.config), &resumed);
@@ -153,6 +155,9 @@ int run_train(TrainOptions& o, CLI::App& sub) {
   if (o.steps > 0) run.recipe.steps = o.steps;
   if (o.batch > 0) run.recipe.batch = o.batch;
   if (o.lr > 0) run.recipe.lr = o.lr;
+  // Chunks help on the CPU's caches; a GPU wants the whole batch in each kernel.
+  if (o.micro_batch >= 0) run.recipe.micro_batch = o.micro_batch;
+  else if (o.resume.empty() && o.device == "cuda") run.recipe.micro_batch = 0;
   NCL_CHECK(data->generator().dim() == model->dim(), "data '", run.data, "' has ",
             data->generator().dim(), " features but the model expects ", model->dim());
 
@@ -184,6 +189,7 @@ int run_train(TrainOptions& o, CLI::App& sub) {
         {"decay_at", exact(run.recipe.decay_at)},
         {"clip_norm", exact(run.recipe.clip_norm)},
         {"cosine", run.recipe.cosine ? "1" : "0"},
+        {"micro_batch", std::to_string(run.recipe.micro_batch)},
         {"rng", rng_state(rng)},
         {"command", command_line()}};
     if (!data->standardizer().identity()) meta["standardize"] = data->standardizer().to_json().dump();
@@ -206,11 +212,9 @@ int run_train(TrainOptions& o, CLI::App& sub) {
     adam.set_lr(lr_at(step));
     data::Batch batch = data->generator().sample(run.recipe.batch, rng);
     adam.zero_grad();
-    Variable loss = model->loss(batch, rng);
-    double value = loss.value().item();
+    double value = models::backward_in_chunks(*model, batch, run.recipe.micro_batch, rng);
     NCL_CHECK(std::isfinite(value), "loss is ", value, " at step ", step,
               "; the last good checkpoint is ", o.out, "; HINT: try a lower --lr");
-    loss.backward();
     // A non-finite gradient would poison the weights (and the next checkpoint): stop first.
     double norm = nn::grad_norm(model->parameters());
     NCL_CHECK(std::isfinite(norm), "gradient norm is ", norm, " at step ", step,
@@ -273,6 +277,11 @@ Runner add_train(CLI::App& app) {
       ->check(positive_number());
   sub->add_option("--lr", o->lr, "Adam learning rate (default: the model's recipe)")
       ->check(positive_number());
+  sub->add_option("--micro-batch", o->micro_batch,
+                  "datasets per forward/backward, gradients summed over the step's batch (the "
+                  "same update; smaller is faster and leaner on the CPU). 0: the whole batch. "
+                  "Default: the model's recipe on the CPU (dac: 2), 0 on cuda")
+      ->check(non_negative_number());
   sub->add_option("--seed", o->seed, "seed for initial weights and data (default 0)");
   sub->add_option("--config", o->config, "model configuration overrides as JSON, e.g. '{\"dim\": 64}'");
   add_device_options(sub, o->device, o->threads);

@@ -94,6 +94,7 @@ TrainingRecipe Dac::recipe() const {
   r.decay_at = 0.0;
   r.clip_norm = 10.0;
   r.cosine = true;
+  r.micro_batch = 2;  // ncl_bench: 0.76× the whole batch's time on 2 cores, 1/30 of its memory
   return r;
 }
 

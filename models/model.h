@@ -55,6 +55,9 @@ struct TrainingRecipe {
   double decay_at = 0.7;   // step schedule: lr ×0.1 once this fraction of the steps is done (0: never)
   double clip_norm = 0.0;  // 0: no clipping
   bool cosine = false;     // cosine annealing to 0 over `steps` instead of the step decay
+  // Datasets per forward/backward on the CPU (backward_in_chunks; 0: the whole batch). The
+  // same gradients; small chunks keep the tensors in the caches and the memory low.
+  int64_t micro_batch = 0;
 };
 
 class ClusteringModel : public nn::Module {
@@ -73,5 +76,14 @@ class ClusteringModel : public nn::Module {
   // Where the parameters live (after Module::to(Device)).
   Device device() const { return parameters().front().value().device(); }
 };
+
+// One training step's gradients in chunks of at most `micro_batch` datasets: each chunk's loss,
+// weighted by its share of the batch's datasets, is backpropagated before the next chunk runs,
+// so only one chunk's activations are alive at a time and its tensors stay small enough for
+// the caches. The parameters' gradients equal one backward over the whole batch up to float
+// rounding, because every model's loss is a mean over its datasets (of per-dataset terms);
+// the Rng is drawn in the same order. Returns the batch's loss. micro_batch <= 0: one chunk.
+double backward_in_chunks(const ClusteringModel& model, const data::Batch& batch,
+                          int64_t micro_batch, Rng& rng);
 
 }  // namespace ncl::models

@@ -1,5 +1,6 @@
 #include "tensor/storage.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstdio>
 #include <utility>
@@ -43,9 +44,18 @@ void* CachingAllocator::allocate(size_t bytes, size_t* bucket_bytes) {
       stats_.bytes_in_use += int64_t(size);
       if (stats_.bytes_in_use > stats_.peak_bytes_in_use)
         stats_.peak_bytes_in_use = stats_.bytes_in_use;
+      high_water_ = std::max(high_water_, stats_.bytes_in_use);
       return ptr;
     }
   }
+  bool flush = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const int64_t held = stats_.bytes_in_use + stats_.bytes_cached + int64_t(size);
+    flush = stats_.bytes_cached > 0 && held > high_water_ + high_water_ / 4;
+    if (flush) stats_.cache_flushes++;
+  }
+  if (flush) empty_cache();
   void* ptr = raw_alloc_(size);
   if (!ptr) {
     // Out of memory with blocks cached: give them back and try once more.
@@ -57,6 +67,7 @@ void* CachingAllocator::allocate(size_t bytes, size_t* bucket_bytes) {
   stats_.os_allocations++;
   stats_.bytes_in_use += int64_t(size);
   if (stats_.bytes_in_use > stats_.peak_bytes_in_use) stats_.peak_bytes_in_use = stats_.bytes_in_use;
+  high_water_ = std::max(high_water_, stats_.bytes_in_use);
   return ptr;
 }
 
@@ -73,6 +84,11 @@ void CachingAllocator::empty_cache() {
     for (void* ptr : blocks) raw_free_(ptr);
   free_blocks_.clear();
   stats_.bytes_cached = 0;
+}
+
+void CachingAllocator::reset_peak() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  stats_.peak_bytes_in_use = stats_.bytes_in_use;
 }
 
 AllocatorStats CachingAllocator::stats() const {

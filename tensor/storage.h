@@ -22,6 +22,7 @@ struct AllocatorStats {
   int64_t bytes_in_use = 0;    // bytes held by live Storage objects (bucketed sizes)
   int64_t bytes_cached = 0;    // bytes sitting in free lists
   int64_t peak_bytes_in_use = 0;
+  int64_t cache_flushes = 0;   // times the cache was given back to bound the memory held
 };
 
 class CachingAllocator {
@@ -36,10 +37,14 @@ class CachingAllocator {
 
   // Returns a block of at least `bytes`: a cached block of up to twice its bucket size (best
   // fit), else a new block of its bucket size. `bucket_bytes` gets the block's real size.
+  // Before a new block would take the memory held (in use + cached) past 5/4 of the most ever
+  // in use, the cache is given back to the OS first: with set sizes that vary from step to
+  // step, blocks of sizes no later request fits would otherwise pile up without bound.
   void* allocate(size_t bytes, size_t* bucket_bytes);
   void release(void* ptr, size_t bucket_bytes);  // back to the free list, not to the OS
   void empty_cache();                            // give every cached block back to the OS
   AllocatorStats stats() const;
+  void reset_peak();  // peak_bytes_in_use = bytes_in_use (to measure one phase)
 
   static size_t bucket_size(size_t bytes);
 
@@ -49,6 +54,7 @@ class CachingAllocator {
   mutable std::mutex mutex_;
   std::map<size_t, std::vector<void*>> free_blocks_;
   AllocatorStats stats_;
+  int64_t high_water_ = 0;  // the most bytes ever in use (reset_peak leaves it)
 };
 
 CachingAllocator& allocator_for(Device device);
