@@ -10,7 +10,9 @@ The file is safetensors: an 8-byte little-endian header length, a JSON header, r
 
 prints, averaged over datasets like `ncl eval`: ARI, NMI, k-MAE, per-point log-likelihood and
 ms per dataset of scikit-learn's GaussianMixture told the true K (diagonal covariances, as the
-models predict) and of its Dirichlet-process mixture (BayesianGaussianMixture, K_max = 2·K_true).
+models predict) and of its Dirichlet-process mixture (BayesianGaussianMixture): once with one
+truncation level for the whole file (--dp-components, default twice the most clusters in any of
+its datasets), not told K, and once with K_max = 2·K_true (told each dataset's K).
 """
 import argparse
 import json
@@ -54,6 +56,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path")
     parser.add_argument("--datasets", type=int, default=None)
+    parser.add_argument("--dp-components", type=int, default=None,
+                        help="components of the DP mixture that is not told K (default: twice "
+                             "the most clusters any dataset of the file has)")
     args = parser.parse_args()
     meta, datasets = read_benchmark(args.path)
     datasets = datasets[: args.datasets]
@@ -80,6 +85,11 @@ def main():
 
     score("GaussianMixture (true K, diagonal)",
           lambda k: GaussianMixture(k, covariance_type="diag", random_state=0))
+    cap = args.dp_components or 2 * max(len(np.unique(d["labels"])) for d in datasets)
+    score(f"BayesianGaussianMixture (DP, K_max = {cap})",
+          lambda k: BayesianGaussianMixture(n_components=cap, covariance_type="diag",
+                                            weight_concentration_prior_type="dirichlet_process",
+                                            max_iter=500, random_state=0))
     score("BayesianGaussianMixture (DP, K_max = 2K)",
           lambda k: BayesianGaussianMixture(n_components=2 * k, covariance_type="diag",
                                             weight_concentration_prior_type="dirichlet_process",
