@@ -71,6 +71,8 @@ Dac::Dac(const DacConfig& config, Rng& rng) : config_(config) {
   register_module("encoder", *encoder_);
   pool_ = std::make_unique<nn::PMA>(c.dim, c.heads, 1, false, rng);
   register_module("pool", *pool_);
+  // DAC-py's seed is a (1, dim) matrix: Xavier bound √(6 / (dim + 1)) (0.216 for dim 128).
+  pool_->S.set_value(nn::init_xavier_uniform(rng, {1, c.dim}).reshape({1, 1, c.dim}));
   theta_ = std::make_unique<nn::Linear>(c.dim, maf ? c.dim : 2 * c.dim_input, rng);
   register_module("theta", *theta_);
   if (maf) {

@@ -90,6 +90,9 @@ StackedISAB::StackedISAB(int64_t dim_in, int64_t dim, int64_t heads, int64_t ind
     isabs_.push_back(std::make_unique<ISAB>(i == 0 ? dim_in : dim, dim, heads, inducing,
                                             /*ln=*/false, rng));
     register_module("isab" + std::to_string(i), *isabs_.back());
+    // DAC-py keeps inducing points as (m, dim) matrices: Xavier with that 2-D fan,
+    // bound √(6 / (dim + m)) (0.19 for 32 × 128), not the (1, m, dim) fan of the ST code.
+    isabs_.back()->I.set_value(init_xavier_uniform(rng, {inducing, dim}).reshape({1, inducing, dim}));
   }
 }
 

@@ -72,7 +72,8 @@ class PMA : public Module {
 // DAC's StackedISAB: `blocks` ISABs in a row, dim_in → dim, then dim → dim. With `tied` (the
 // reference code's behaviour, reference notes §3.2) blocks 2…n are one shared ISAB applied
 // n − 1 times, so there are two distinct ISABs ("isab0", "isab1") whatever n is; untied, each
-// block has its own ("isab0" … "isab<n−1>"). The key mask reaches every block.
+// block has its own ("isab0" … "isab<n−1>"). The key mask reaches every block. Inducing points
+// are initialised as DAC-py's (m, dim) matrices (Xavier bound √(6 / (dim + m))).
 class StackedISAB : public Module {
  public:
   StackedISAB(int64_t dim_in, int64_t dim, int64_t heads, int64_t inducing, int64_t blocks,

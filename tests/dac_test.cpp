@@ -67,6 +67,17 @@ TEST_CASE("DAC: the reference sizes, tied and untied, and config round trips", "
   untied.tied = false;
   REQUIRE(Dac(untied, rng).parameter_count() == 1174021);
   REQUIRE(min_net.name() == "dac");
+  // DAC-py's init scales: inducing points and the PMA seed are Xavier with 2-D fans.
+  for (const auto& [name, p] : min_net.named_parameters()) {
+    if (!name.ends_with(".I") && name != "pool.S") continue;
+    INFO(name);
+    const double bound = name == "pool.S" ? std::sqrt(6.0 / 129.0) : std::sqrt(6.0 / 160.0);
+    std::vector<double> v = p.value().to_vector();
+    double largest = 0.0;
+    for (double x : v) largest = std::max(largest, std::abs(x));
+    REQUIRE(largest <= bound);
+    REQUIRE(largest > 0.9 * bound);
+  }
   REQUIRE(DacConfig::from_json(min_net.config()).to_json() == min_net.config());
   REQUIRE_THROWS_WITH(DacConfig::from_json({{"loss", "max"}}), Catch::Contains("\"min\" or \"anc\""));
   REQUIRE_THROWS_WITH(DacConfig::from_json({{"depth", 2}}), Catch::Contains("unknown key 'depth'"));
