@@ -118,7 +118,7 @@ Variable Dac::log_density(const Variable& points, const Variable& theta) const {
 }
 
 FilterOutput Dac::forward(const Variable& points, const Tensor& key_mask,
-                          const std::vector<int64_t>& anchors) const {
+                          const std::vector<int64_t>& anchors, bool with_density) const {
   const int64_t D = config_.dim_input, W = config_.dim;
   NCL_CHECK(points.rank() == 3 && points.dim(2) == D, name(), ": points ", points.shape(),
             " must be (B, N, ", D, ")");
@@ -146,7 +146,8 @@ FilterOutput Dac::forward(const Variable& points, const Tensor& key_mask,
                                    add_scalar(softplus(slice(raw, 1, D, 2 * D)), config_.min_stddev)},
                                   1);
   Variable member = decoder_->forward(join_->forward(H, cluster), key_mask);  // (B, N, W)
-  return {reshape(logit_->forward(member), {B, N}), log_density(points, theta), theta};
+  return {reshape(logit_->forward(member), {B, N}),
+          with_density ? log_density(points, theta) : Variable(), theta};
 }
 
 Variable Dac::loss(const data::Batch& batch, Rng& rng) const {
@@ -259,8 +260,8 @@ ClusterResult Dac::cluster(const std::vector<double>& points, const InferenceOpt
       std::copy_n(points.begin() + remaining[i] * D, D, x.begin() + i * D);
     Variable input(Tensor::from_vector(x, {1, n, D}, DType::F32).to(device()));
     anchor = anchor_ ? rng.randint(0, n) : -1;
-    FilterOutput out = forward(input, {}, anchor_ ? std::vector<int64_t>{anchor}
-                                                  : std::vector<int64_t>{});
+    FilterOutput out = forward(input, {}, anchor_ ? std::vector<int64_t>{anchor} : std::vector<int64_t>{},
+                               /*with_density=*/false);
     ++result.passes;
     logits = out.logits.value().to_vector();
     return out.theta.value().to_vector();

@@ -58,8 +58,10 @@ class Dac : public ClusteringModel {
 
   // points (B, N, D); key_mask I32 (B, N), 1 = point removed (or undefined: none removed);
   // anchors (B indices, anchored model only) — each dataset's anchor point.
+  // with_density = false leaves log_density undefined (inference needs it for all points, not
+  // only the remaining ones, and computes it separately).
   FilterOutput forward(const Variable& points, const Tensor& key_mask = {},
-                       const std::vector<int64_t>& anchors = {}) const;
+                       const std::vector<int64_t>& anchors = {}, bool with_density = true) const;
   // log p(x | θ): points (B, N, D) under θ (B, P) -> (B, N).
   Variable log_density(const Variable& points, const Variable& theta) const;
 
