@@ -20,7 +20,7 @@ std::string generator_list() {
 
 std::string default_checkpoint_path() {
   if (const char* env = std::getenv("NCL_DEFAULT_MODEL")) return env;
-  return std::string(NCL_SOURCE_DIR) + "/models/checkpoints/set-transformer-mog-k4.safetensors";
+  return std::string(NCL_SOURCE_DIR) + "/models/checkpoints/dac-mog.safetensors";
 }
 
 LoadedModel load_trained_model(const std::string& path) {

@@ -250,6 +250,7 @@ ClusterResult Dac::cluster(const std::vector<double>& points, const InferenceOpt
   std::vector<int64_t> remaining(N);
   for (int64_t n = 0; n < N; ++n) remaining[n] = n;
   std::vector<std::vector<double>> thetas;  // θ (P) of every cluster found
+  std::vector<double> unused;  // θ of a last pass that claimed nothing (run on `remaining`)
   ClusterResult result;
 
   // One pass over the remaining points: their logits and the proposed θ.
@@ -277,17 +278,20 @@ ClusterResult Dac::cluster(const std::vector<double>& points, const InferenceOpt
       if (logits[i] > 0.0 || i == anchor) labels[remaining[i]] = cluster;
       else unclaimed.push_back(remaining[i]);
     }
-    if (unclaimed.size() == remaining.size()) break;  // claimed nothing: the next pass would too
+    if (unclaimed.size() == remaining.size()) {  // claimed nothing: the next pass would too
+      unused = std::move(theta);
+      break;
+    }
     thetas.push_back(std::move(theta));
     remaining = std::move(unclaimed);
   }
 
   result.leftovers = int64_t(remaining.size());
   const bool own = !remaining.empty() && (thetas.empty() || options.leftovers == Leftovers::Own);
-  if (own) {  // one more pass on the leftovers, all of which join its cluster
+  if (own) {  // a pass on the leftovers (the last one, if it ran on them) makes their cluster
     std::vector<double> logits;
     int64_t anchor = -1;
-    thetas.push_back(run_pass(logits, anchor));
+    thetas.push_back(unused.empty() ? run_pass(logits, anchor) : unused);
     for (int64_t n : remaining) labels[n] = int(thetas.size()) - 1;
   } else if (!remaining.empty() && options.leftovers == Leftovers::First) {
     for (int64_t n : remaining) labels[n] = 0;

@@ -381,7 +381,7 @@ TEST_CASE("ncl: bad input gives the right exit code and one clear line", "[cli]"
 TEST_CASE("ncl cluster without --model uses the shipped checkpoint", "[cli][shipped]") {
   // The default of `ncl cluster` (cli/common.cpp): models/checkpoints/ in the repository.
   const std::filesystem::path shipped = std::filesystem::path(__FILE__).parent_path().parent_path() /
-                                        "models/checkpoints/set-transformer-mog-k4.safetensors";
+                                        "models/checkpoints/dac-mog.safetensors";
   INFO("shipped checkpoint: " << shipped.string());
   REQUIRE(std::filesystem::exists(shipped));
   ::unsetenv("NCL_DEFAULT_MODEL");  // the override of the default, which the binary inherits
@@ -391,7 +391,7 @@ TEST_CASE("ncl cluster without --model uses the shipped checkpoint", "[cli][ship
   REQUIRE(r.code == 0);
   json j = json::parse(r.output);
   REQUIRE(std::filesystem::equivalent(j["checkpoint"].get<std::string>(), shipped));
-  REQUIRE(j["model"] == "set-transformer");
+  REQUIRE(j["model"] == "dac");
   REQUIRE(j["labels"].size() == lines_of(read_text(csv)).size() - 1);
   Run summary = run_ncl("cluster " + csv + " --label-column label -o " + temp_file("shipped.csv"));
   INFO(summary.output);
