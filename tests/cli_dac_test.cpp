@@ -21,11 +21,6 @@ namespace {
 const std::string kSmall =
     R"(--config '{"dim":16,"heads":2,"inducing":4,"blocks":2,"flow_blocks":2,"flow_hidden":16}' --batch 2)";
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 void train(const std::string& args, const std::string& out) {
   Run r = run_ncl("train " + kSmall + " --log-every 0 " + args + " --out " + out);
   INFO(r.output);

@@ -33,11 +33,6 @@ namespace {
 const std::string kSmall =
     R"(--config '{"dim":32,"heads":2,"inducing":8,"isab_layers":1,"sab_layers":1}' --batch 2)";
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
 }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <fstream>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -67,6 +68,11 @@ void require_module_gradcheck(nn::Module& module, const GradcheckFn& fn,
   GradcheckOptions options;
   options.params = module.parameters();
   require_gradcheck(gradcheck(fn, inputs, options));
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 Run run_ncl(const std::string& args) { return run_shell(std::string(NCL_BINARY) + " " + args + " 2>&1"); }

@@ -46,6 +46,9 @@ Run run_shell(const std::string& command);
 // `ncl args` with stdout and stderr together.
 Run run_ncl(const std::string& args);
 
+// The whole file as bytes ("" when it cannot be read).
+std::string read_text(const std::string& path);
+
 // A path in this test process's own temporary directory (created on first use).
 std::string temp_file(const std::string& name);
 
