@@ -9,9 +9,11 @@
 // Masks (I32, 1 = removed) and indices (I32) are plain Tensors: they carry no gradient.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "autograd/variable.h"
+#include "tensor/row_map.h"
 
 namespace ncl {
 
@@ -73,6 +75,9 @@ Variable slice(const Variable& x, int axis, int64_t start, int64_t end);
 Variable index_select(const Variable& x, const Tensor& index);  // rows of axis 0
 // Segment sum: out (rows, ...) with out[index[i]] += src[i] (cluster sums).
 Variable index_add(const Variable& src, const Tensor& index, int64_t rows);
+// Rows combined by a fixed sparse matrix: y (map.rows, ...) = M x (tensor/row_map.h). Gathers,
+// segment sums and prefix sums in one op; the gradient is Mᵀ dy.
+Variable combine_rows(const Variable& x, std::shared_ptr<const RowMap> map);
 
 // ---- attention heads (functions_attention.cpp; see ops::head_scores) ------------------------
 // Per-head scores alpha · Q_h K_hᵀ: q (B, Nq, D), k (B, Nk, D) -> (H·B, Nq, Nk), head-major.

@@ -107,4 +107,12 @@ Variable index_add(const Variable& src, const Tensor& index, int64_t rows) {
                      });
 }
 
+// y = M x for a fixed sparse M (tensor/row_map.h);  dx = Mᵀ dy
+Variable combine_rows(const Variable& x, std::shared_ptr<const RowMap> map) {
+  return make_result("combine_rows", ops::combine_rows(x.value(), *map), {x},
+                     [map](const Tensor& dy, const std::vector<bool>&) {
+                       return std::vector<Tensor>{ops::combine_rows(dy, *map, true)};
+                     });
+}
+
 }  // namespace ncl

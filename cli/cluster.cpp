@@ -5,7 +5,12 @@
 // means, stddevs in the input's units) with the mixture's per-point log-likelihood. --plot
 // writes an SVG of the points coloured by cluster with the components' 1σ/2σ ellipses (or,
 // for dac-maf, contours of its density).
+// NCP adds, in JSON, its 10 most probable clusterings (labels, NLL, probability exp(−NLL) for the
+// order it read the points in, and weight: the share of the posterior estimate) and the N × N
+// co-clustering probabilities (the weighted share of clusterings that put i and j together).
 // When the input has a label column (--label-column), the clustering is also scored against it.
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 
@@ -19,6 +24,8 @@
 namespace ncl::cli {
 
 namespace {
+
+constexpr size_t kTopClusterings = 10;  // NCP: how many of the distinct clusterings JSON lists
 
 struct ClusterOptions {
   std::string model, input, out, format, plot, label_column, labels;
@@ -55,6 +62,25 @@ nlohmann::json result_json(const LoadedModel& loaded, const std::string& model_p
   if (r.passes > 0) {  // filtering models: forward passes, and points placed by --leftovers
     j["passes"] = r.passes;
     j["leftovers"] = r.leftovers;
+  }
+  if (!r.posterior.empty()) {  // NCP: the most probable clusterings and co-clustering
+    nlohmann::json top = nlohmann::json::array();
+    for (size_t c = 0; c < std::min<size_t>(r.posterior.size(), kTopClusterings); ++c) {
+      const auto& p = r.posterior[c];
+      top.push_back({{"labels", p.labels}, {"nll", p.nll}, {"probability", std::exp(-p.nll)},
+                     {"weight", p.weight}});
+    }
+    j["clusterings"] = top;
+    j["distinct_clusterings"] = r.posterior.size();
+    std::vector<double> together(size_t(n * n), 0.0);  // Σ_c weight_c [c_i = c_j]
+    for (const auto& p : r.posterior)
+      for (int64_t a = 0; a < n; ++a)
+        for (int64_t b = 0; b < n; ++b)
+          if (p.labels[size_t(a)] == p.labels[size_t(b)]) together[size_t(a * n + b)] += p.weight;
+    nlohmann::json rows = nlohmann::json::array();
+    for (int64_t a = 0; a < n; ++a)
+      rows.push_back(std::vector<double>(together.begin() + a * n, together.begin() + (a + 1) * n));
+    j["coclustering"] = rows;
   }
   double shift = loaded.standardizer.log_scale();  // density per unit of the input's features
   if (r.log_likelihood) j["log_likelihood"] = *r.log_likelihood - shift;
@@ -103,6 +129,9 @@ int run_cluster(const ClusterOptions& o) {
                                        density));
   }
   std::fprintf(stderr, "%lld points -> %d clusters", (long long)N, data::count_clusters(result.labels));
+  if (!result.posterior.empty())
+    std::fprintf(stderr, " (NLL %.3f; %zu distinct clusterings)", result.posterior.front().nll,
+                 result.posterior.size());
   if (!points.labels.empty()) {
     data::ClusteringScores s = data::score_clustering(points.labels, result.labels);
     std::fprintf(stderr, "; against the file's labels: ARI %.4f, NMI %.4f, AMI %.4f", s.ari, s.nmi,

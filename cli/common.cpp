@@ -82,6 +82,18 @@ void add_inference_options(CLI::App* sub, models::InferenceOptions& options) {
                   "density (nearest, default), form one more cluster (own), or join cluster 0 "
                   "(first: the reference code's behaviour)")
       ->transform(CLI::CheckedTransformer(policies));
+  const std::map<std::string, models::Search> searches{{"sample", models::Search::Sample},
+                                                       {"beam", models::Search::Beam},
+                                                       {"greedy", models::Search::Greedy}};
+  sub->add_option("--search", options.search,
+                  "ncp: draw S clusterings and keep the most probable (sample, default), beam "
+                  "search of width S (beam), or the most probable choice at every point (greedy)")
+      ->transform(CLI::CheckedTransformer(searches));
+  sub->add_option("--samples", options.samples, "ncp: S, the samples or the beam width (default 100)")
+      ->check(positive_number());
+  sub->add_option("--inference-seed", options.seed,
+                  "seed of the points' reading order and draws (ncp) or anchors (anchored dac) "
+                  "(default 0)");
 }
 
 Device parse_device(const std::string& name) {

@@ -14,7 +14,7 @@ namespace {
 
 struct GenOptions {
   std::string data = "mog-k4", out;
-  int64_t datasets = 1000, batch = 10;
+  int64_t datasets = 1000, batch = 0;  // 0: the generator's benchmark_batch()
   uint64_t seed = 0;
 };
 
@@ -39,7 +39,8 @@ int run_gen(const GenOptions& o) {
   bool csv = o.out.ends_with(".csv");
   NCL_CHECK(!csv || o.datasets == 1, "a CSV holds one dataset; use --datasets 1, or write a "
                                      "benchmark with --out FILE.safetensors");
-  data::Benchmark bench = data::generate_benchmark(*generator, o.datasets, o.batch, o.seed);
+  data::Benchmark bench = data::generate_benchmark(
+      *generator, o.datasets, o.batch > 0 ? o.batch : generator->benchmark_batch(), o.seed);
   if (csv) write_text_file(o.out, dataset_csv(bench.datasets[0]));
   else data::save_benchmark(o.out, bench);
   int64_t points = 0;
@@ -59,7 +60,8 @@ Runner add_gen(CLI::App& app) {
   sub->add_option("--data", o->data, "generator: " + generator_list())->required();
   sub->add_option("--datasets", o->datasets, "number of datasets (default 1000)")
       ->check(positive_number());
-  sub->add_option("--batch", o->batch, "datasets per draw; a draw shares N (default 10)")
+  sub->add_option("--batch", o->batch, "datasets per draw; a draw shares N (default 10; 1 for crp-mog, whose draws "
+                  "share the partition)")
       ->check(positive_number());
   sub->add_option("--seed", o->seed, "seed (default 0)");
   sub->add_option("--out", o->out, "output: FILE.safetensors (benchmark) or FILE.csv (one dataset)")

@@ -77,8 +77,28 @@ double meta_number(const TensorFile& f, const std::string& key, const std::strin
   return v;
 }
 
+// Restarts as checkpoint metadata: a JSON list of [step, lr] pairs.
+std::string restarts_json(const std::vector<std::pair<int64_t, double>>& restarts) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& [at, lr] : restarts) j.push_back({at, lr});
+  return j.dump();
+}
+
+std::vector<std::pair<int64_t, double>> parse_restarts(const TensorFile& f, const std::string& path) {
+  nlohmann::json j = nlohmann::json::parse(require_meta(f, "restarts", path), nullptr, false);
+  std::vector<std::pair<int64_t, double>> out;
+  bool ok = j.is_array();
+  for (const auto& pair : ok ? j : nlohmann::json::array()) {
+    ok = ok && pair.is_array() && pair.size() == 2 && pair[0].is_number_integer() && pair[1].is_number();
+    if (ok) out.emplace_back(pair[0].get<int64_t>(), pair[1].get<double>());
+  }
+  NCL_CHECK(ok, path, ": checkpoint metadata 'restarts' is not a list of [step, lr] pairs");
+  return out;
+}
+
 // The generator a model trains on when --data is not given.
 std::string default_training_data(const std::string& model) {
+  if (model == "ncp") return "crp-mog";
   return model == "dac" ? "mog" : model == "dac-maf" ? "warped-mog" : "mog-k4";
 }
 
@@ -108,7 +128,7 @@ int run_train(TrainOptions& o, CLI::App& sub) {
     NCL_CHECK(!run.config.is_discarded() && run.config.is_object(),
               "--config must be a JSON object, got '", o.config, "'");
     if (!o.loss.empty()) {
-      if (run.model == "set-transformer")
+      if (run.model != "dac" && run.model != "dac-maf")
         throw CLI::ValidationError("--loss", "is for the filtering models (dac, dac-maf)");
       run.config["loss"] = o.loss;
     }
@@ -148,6 +168,9 @@ int run_train(TrainOptions& o, CLI::App& sub) {
     run.recipe.cosine = resumed.metadata.count("cosine") > 0 && meta_number(resumed, "cosine", p) != 0;
     run.recipe.micro_batch =
         resumed.metadata.count("micro_batch") > 0 ? int64_t(meta_number(resumed, "micro_batch", p)) : 0;
+    run.recipe.weight_decay =
+        resumed.metadata.count("weight_decay") > 0 ? meta_number(resumed, "weight_decay", p) : 0.0;
+    if (resumed.metadata.count("restarts") > 0) run.recipe.restarts = parse_restarts(resumed, p);
     set_rng_state(rng, require_meta(resumed, "rng", p), p);
     data = open_training_data(run.data, run.label_column, run.labels,
                               models::training_episodes(run.model, run.config), &resumed);
@@ -164,13 +187,21 @@ int run_train(TrainOptions& o, CLI::App& sub) {
   // Weights are initialised (and data drawn) on the CPU, then moved: a CPU run and a GPU run
   // with the same seed start from the same weights and see the same batches.
   model->to(parse_device(o.device));
-  nn::Adam adam(model->named_parameters(), nn::AdamOptions{run.recipe.lr});
+  nn::AdamOptions adam_options{run.recipe.lr};
+  adam_options.weight_decay = run.recipe.weight_decay;  // coupled L2, as torch.optim.Adam
+  nn::Adam adam(model->named_parameters(), adam_options);
   if (!o.resume.empty()) nn::load_optimizer(adam, resumed);
   std::vector<int64_t> milestones;
   if (run.recipe.decay_at > 0) milestones.push_back(int64_t(run.recipe.decay_at * run.recipe.steps));
   nn::StepSchedule step_schedule{run.recipe.lr, milestones, 0.1};
   nn::CosineSchedule cosine_schedule{run.recipe.lr, run.recipe.steps};
   auto lr_at = [&](int64_t step) {
+    if (!run.recipe.restarts.empty()) {
+      double lr = run.recipe.lr;
+      for (const auto& [at, value] : run.recipe.restarts)
+        if (step >= at) lr = value;
+      return lr;
+    }
     return run.recipe.cosine ? cosine_schedule.lr(step) : step_schedule.lr(step);
   };
 
@@ -190,6 +221,8 @@ int run_train(TrainOptions& o, CLI::App& sub) {
         {"clip_norm", exact(run.recipe.clip_norm)},
         {"cosine", run.recipe.cosine ? "1" : "0"},
         {"micro_batch", std::to_string(run.recipe.micro_batch)},
+        {"weight_decay", exact(run.recipe.weight_decay)},
+        {"restarts", restarts_json(run.recipe.restarts)},
         {"rng", rng_state(rng)},
         {"command", command_line()}};
     if (!data->standardizer().identity()) meta["standardize"] = data->standardizer().to_json().dump();
@@ -206,13 +239,17 @@ int run_train(TrainOptions& o, CLI::App& sub) {
   using Clock = std::chrono::steady_clock;
   auto start = Clock::now(), last_log = start;
   int64_t start_step = run.step, logged_steps = 0;
-  double loss_sum = 0.0;
+  double loss_sum = 0.0, variance_sum = 0.0;  // variance: NCP's across orderings
   const int64_t stop = o.until > 0 ? std::min(o.until, run.recipe.steps) : run.recipe.steps;
   for (int64_t step = run.step; step < stop; ++step) {
+    for (const auto& restart : run.recipe.restarts)
+      if (restart.first == step) adam.restart();
     adam.set_lr(lr_at(step));
     data::Batch batch = data->generator().sample(run.recipe.batch, rng);
     adam.zero_grad();
-    double value = models::backward_in_chunks(*model, batch, run.recipe.micro_batch, rng);
+    const models::StepReport report =
+        model->backward(batch, run.recipe.micro_batch, rng);
+    const double value = report.loss;
     NCL_CHECK(std::isfinite(value), "loss is ", value, " at step ", step,
               "; the last good checkpoint is ", o.out, "; HINT: try a lower --lr");
     // A non-finite gradient would poison the weights (and the next checkpoint): stop first.
@@ -224,6 +261,7 @@ int run_train(TrainOptions& o, CLI::App& sub) {
       nn::clip_grad_norm(model->parameters(), run.recipe.clip_norm);
     adam.step();
     loss_sum += value;
+    variance_sum += report.order_variance.value_or(0.0);
     ++logged_steps;
     const int64_t done = step + 1;
     auto now = Clock::now();
@@ -231,11 +269,15 @@ int run_train(TrainOptions& o, CLI::App& sub) {
     if (since_log >= o.log_every || done == stop) {
       double elapsed = std::chrono::duration<double>(now - start).count();
       double rate = double(done - start_step) / elapsed;
-      std::fprintf(stderr, "step %lld/%lld  loss %.4f  lr %.1e  %.1f steps/s  ETA %s\n",
+      char variance[48] = "";
+      if (report.order_variance)
+        std::snprintf(variance, sizeof variance, "  order-var %.2e", variance_sum / double(logged_steps));
+      std::fprintf(stderr, "step %lld/%lld  loss %.4f%s  lr %.1e  %.2f steps/s  ETA %s\n",
                    (long long)done, (long long)run.recipe.steps, loss_sum / double(logged_steps),
-                   adam.lr(), rate, format_duration(double(run.recipe.steps - done) / rate).c_str());
+                   variance, adam.lr(), rate,
+                   format_duration(double(run.recipe.steps - done) / rate).c_str());
       last_log = now;
-      loss_sum = 0.0;
+      loss_sum = variance_sum = 0.0;
       logged_steps = 0;
     }
     if (g_interrupted) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "data/crp.h"
 #include "data/mog.h"
 #include "tensor/error.h"
 
@@ -34,7 +35,7 @@ Batch MogK4::sample(int64_t batch, Rng& rng) const {
 }
 
 std::vector<std::string> generator_names() {
-  return {"mog-k4", "mog", "mog-4", "mog-12", "warped-mog", "warped-4", "warped-12"};
+  return {"mog-k4", "mog", "mog-4", "mog-12", "warped-mog", "warped-4", "warped-12", "crp-mog"};
 }
 
 // `mog` and `warped-mog` are DAC's training data (K ≤ 4, N ∈ [300, 1000)); the -4 / -12 names
@@ -45,6 +46,7 @@ std::unique_ptr<Generator> make_generator(const std::string& name) {
   if (name == "mog-12") return std::make_unique<Mog>(name, 12, 3000);
   if (name == "warped-mog" || name == "warped-4") return std::make_unique<WarpedMog>(name, 4, 1000);
   if (name == "warped-12") return std::make_unique<WarpedMog>(name, 12, 3000);
+  if (name == "crp-mog") return std::make_unique<CrpMog>();
   std::string known;
   for (const auto& n : generator_names()) known += (known.empty() ? "" : ", ") + n;
   NCL_CHECK(false, "unknown data generator '", name, "' (known: ", known, ")");

@@ -32,6 +32,9 @@ class Generator {
   virtual int64_t max_clusters() const = 0;  // the most clusters a dataset can have
   // Draws N for the batch, then each dataset, from rng.
   virtual Batch sample(int64_t batch, Rng& rng) const = 0;
+  // Datasets per draw when making a benchmark file (`ncl gen`, `ncl eval --data NAME`): 1 for
+  // generators whose draws share more than N (crp-mog shares the partition).
+  virtual int64_t benchmark_batch() const { return 10; }
 };
 
 // Set Transformer's mixture of Gaussians (spec/models.md §1): N ~ U{300..599} per batch, D = 2,

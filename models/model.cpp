@@ -30,4 +30,8 @@ double backward_in_chunks(const ClusteringModel& model, const data::Batch& batch
   return total;
 }
 
+StepReport ClusteringModel::backward(const data::Batch& batch, int64_t micro_batch, Rng& rng) const {
+  return {backward_in_chunks(*this, batch, micro_batch, rng), std::nullopt};
+}
+
 }  // namespace ncl::models

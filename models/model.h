@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "autograd/variable.h"
@@ -34,6 +35,15 @@ struct ClusterResult {
   // The found mixture's log-density at other points ((M, D) row-major → M values), for plots
   // of densities that are not Gaussian; empty when `mixture` says it all.
   std::function<std::vector<double>(const std::vector<double>&)> log_density;
+  // Models with a posterior over clusterings (NCP): the distinct clusterings found, by
+  // increasing NLL, each with its share of the posterior estimate (weights sum to 1);
+  // `labels` is the first. Empty for the other models.
+  struct Clustering {
+    std::vector<int> labels;  // (N), numbered by first appearance
+    double nll = 0.0;         // −log q(labels | x) for the order the model read the points in
+    double weight = 0.0;
+  };
+  std::vector<Clustering> posterior;
 };
 
 // How the filtering models (DAC) run inference; the Set Transformer ignores it.
@@ -42,10 +52,14 @@ enum class Leftovers {
   Own,      // together they form one more cluster
   First,    // they join cluster 0 (what the reference code does, silently)
 };
+// How NCP explores clusterings (models/ncp.h): S random draws, a beam of width S, or argmax.
+enum class Search { Sample, Beam, Greedy };
 struct InferenceOptions {
   int64_t max_passes = 50;
   Leftovers leftovers = Leftovers::Nearest;
-  uint64_t seed = 0;  // anchored models draw their anchors from Rng(seed)
+  uint64_t seed = 0;  // anchored models draw their anchors from Rng(seed); NCP its order and draws
+  Search search = Search::Sample;
+  int64_t samples = 100;  // S
 };
 
 // Adam settings and schedule the published recipe uses; `ncl train` flags override them.
@@ -58,6 +72,18 @@ struct TrainingRecipe {
   // Datasets per forward/backward on the CPU (backward_in_chunks; 0: the whole batch). The
   // same gradients; small chunks keep the tensors in the caches and the memory low.
   int64_t micro_batch = 0;
+  double weight_decay = 0.0;  // Adam's coupled L2 (as torch.optim.Adam's weight_decay)
+  // Step schedule with restarts (NCP): at step s the lr becomes v and Adam starts afresh (its
+  // moments and step count reset, as building a new optimiser does). Overrides decay_at.
+  std::vector<std::pair<int64_t, double>> restarts;
+};
+
+// What one training step's backward reports.
+struct StepReport {
+  double loss = 0.0;
+  // Models that sum over several orderings of the points (NCP): the variance across them of
+  // the per-point NLL, a check of how exchangeable the model has become.
+  std::optional<double> order_variance;
 };
 
 class ClusteringModel : public nn::Module {
@@ -72,6 +98,18 @@ class ClusteringModel : public nn::Module {
   // Clusters one dataset, points (N, D) row-major. Runs without building a graph.
   virtual ClusterResult cluster(const std::vector<double>& points,
                                 const InferenceOptions& options = {}) const = 0;
+  // One training step's gradients (accumulated into the parameters' grads): by default
+  // backward_in_chunks below; NCP backpropagates one ordering of the points at a time.
+  virtual StepReport backward(const data::Batch& batch, int64_t micro_batch, Rng& rng) const;
+  // Per-point NLL −log q(labels | points) / N of a labeled dataset, for models that give every
+  // clustering a probability (NCP; `seed` picks the order it reads the points in); nullopt for
+  // the others.
+  virtual std::optional<double> partition_nll(const std::vector<double>& points,
+                                              const std::vector<int>& labels,
+                                              uint64_t seed) const {
+    (void)points, (void)labels, (void)seed;
+    return std::nullopt;
+  }
 
   // Where the parameters live (after Module::to(Device)).
   Device device() const { return parameters().front().value().device(); }

@@ -1,13 +1,14 @@
 #include "models/registry.h"
 
 #include "models/dac.h"
+#include "models/ncp.h"
 #include "models/set_transformer.h"
 #include "nn/checkpoint.h"
 #include "tensor/error.h"
 
 namespace ncl::models {
 
-std::vector<std::string> model_names() { return {"set-transformer", "dac", "dac-maf"}; }
+std::vector<std::string> model_names() { return {"set-transformer", "dac", "dac-maf", "ncp"}; }
 
 namespace {
 
@@ -24,6 +25,7 @@ nlohmann::json dac_config(const std::string& name, nlohmann::json config) {
 
 data::EpisodeOptions training_episodes(const std::string& name, const nlohmann::json& config) {
   if (name == "dac" || name == "dac-maf") return Dac::episodes();
+  if (name == "ncp") return Ncp::episodes();
   data::EpisodeOptions e;  // the Set Transformer: exactly K classes, N in [300, 600)
   e.clusters_min = e.clusters_max = config.value("clusters", int64_t(4));
   e.points_min = 300;
@@ -37,6 +39,7 @@ std::unique_ptr<ClusteringModel> make_model(const std::string& name, const nlohm
     return std::make_unique<SetTransformer>(SetTransformerConfig::from_json(config), rng);
   if (name == "dac" || name == "dac-maf")
     return std::make_unique<Dac>(DacConfig::from_json(dac_config(name, config)), rng);
+  if (name == "ncp") return std::make_unique<Ncp>(NcpConfig::from_json(config), rng);
   std::string known;
   for (const auto& n : model_names()) known += (known.empty() ? "" : ", ") + n;
   NCL_CHECK(false, "unknown model '", name, "' (known: ", known, ")");

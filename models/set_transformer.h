@@ -54,7 +54,11 @@ class SetTransformer : public ClusteringModel {
   std::string name() const override { return "set-transformer"; }
   nlohmann::json config() const override { return config_.to_json(); }
   int64_t dim() const override { return config_.dim_input; }
-  TrainingRecipe recipe() const override { return {50000, 10, 1e-3, 0.7, 0.0}; }
+  TrainingRecipe recipe() const override {
+    TrainingRecipe r;
+    r.steps = 50000, r.batch = 10, r.lr = 1e-3, r.decay_at = 0.7;
+    return r;
+  }
   Variable loss(const data::Batch& batch, Rng& rng) const override;
   ClusterResult cluster(const std::vector<double>& points,
                         const InferenceOptions& options = {}) const override;

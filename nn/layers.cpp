@@ -31,10 +31,12 @@ MLP::MLP(const std::vector<int64_t>& widths, Activation activation, Rng& rng, bo
   }
 }
 
-Variable MLP::forward(const Variable& x) const {
-  Variable h = x;
+Variable MLP::forward(const Variable& x) const { return forward_after_first(layers_[0]->forward(x)); }
+
+Variable MLP::forward_after_first(const Variable& y1) const {
+  Variable h = y1;
   for (size_t i = 0; i < layers_.size(); ++i) {
-    h = layers_[i]->forward(h);
+    if (i > 0) h = layers_[i]->forward(h);
     if (i + 1 == layers_.size()) break;
     switch (activation_) {
       case Activation::ReLU: h = relu(h); break;

@@ -26,6 +26,11 @@ class MLP : public Module {
   MLP(const std::vector<int64_t>& widths, Activation activation, Rng& rng,
       bool final_bias = true);
   Variable forward(const Variable& x) const;
+  // For models that compute the first layer's product in parts (NCP's f applies its first
+  // layer to G_k per candidate but to U once per step): layer(i), and the rest of the MLP
+  // from the first layer's output y1 = layer(0).forward(x).
+  const Linear& layer(size_t i) const { return *layers_.at(i); }
+  Variable forward_after_first(const Variable& y1) const;
 
  private:
   Activation activation_;

@@ -27,6 +27,12 @@ void Adam::step() {
   }
 }
 
+void Adam::restart() {
+  for (Tensor& t : m_) ops::fill_(t, 0.0);
+  for (Tensor& t : v_) ops::fill_(t, 0.0);
+  step_ = 0;
+}
+
 void Adam::zero_grad() {
   for (auto& [name, p] : params_) p.zero_grad();
 }

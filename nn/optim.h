@@ -23,6 +23,8 @@ class Adam {
   void step();
   void zero_grad();
   void set_lr(double lr) { options_.lr = lr; }
+  // Starts afresh, as a newly built optimiser would: moments zeroed, step count 0.
+  void restart();
   double lr() const { return options_.lr; }
   int64_t steps_taken() const { return step_; }
   const AdamOptions& options() const { return options_; }

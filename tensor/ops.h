@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tensor/kernel_args.h"
+#include "tensor/row_map.h"
 #include "tensor/tensor.h"
 
 namespace ncl::ops {
@@ -98,6 +99,9 @@ Tensor slice(const Tensor& x, int axis, int64_t start, int64_t end);  // [start,
 Tensor index_select(const Tensor& x, const Tensor& index);
 // out (rows, C...) = zeros, then out[index[i]] += src[i] for each row i of src (segment sum).
 Tensor index_add(const Tensor& src, const Tensor& index, int64_t rows);
+// out (map.rows, ...) with row r = Σ weight · x rows over the map's row r (tensor/row_map.h);
+// x has map.cols rows. transpose: apply Mᵀ instead (x has map.rows rows, out map.cols).
+Tensor combine_rows(const Tensor& x, const RowMap& map, bool transpose = false);
 
 // ---- CPU threads and counters --------------------------------------------------------------
 // Threads the CPU kernels use (an OpenMP team; OpenBLAS itself stays single-threaded and is

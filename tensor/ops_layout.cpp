@@ -152,4 +152,22 @@ Tensor index_add(const Tensor& src, const Tensor& index, int64_t rows) {
   return out;
 }
 
+Tensor combine_rows(const Tensor& x, const RowMap& map, bool transpose) {
+  check_float("combine_rows", x);
+  const int64_t in_rows = transpose ? map.rows : map.cols, out_rows = transpose ? map.cols : map.rows;
+  NCL_CHECK(x.rank() >= 1 && x.dim(0) == in_rows, "combine_rows: x ", x.shape(), " must have ",
+            in_rows, " rows", transpose ? " (transposed map)" : "");
+  NCL_CHECK(map.weight.dtype() == x.dtype() && map.weight.device() == x.device(),
+            "combine_rows: map is ", map.weight.dtype(), " on ", map.weight.device(), ", x is ",
+            x.dtype(), " on ", x.device());
+  const int64_t cols = in_rows == 0 ? 0 : x.numel() / in_rows;
+  Tensor out = Tensor::empty(x.shape().with(0, out_rows), x.dtype(), x.device());
+  const Tensor& off = transpose ? map.t_offsets : map.offsets;
+  const Tensor& idx = transpose ? map.t_index : map.index;
+  const Tensor& w = transpose ? map.t_weight : map.weight;
+  if (on_cuda(x)) cuda::combine_rows(off, idx, w, x, out, cols);
+  else cpu::combine_rows(off, idx, w, x, out, cols);
+  return out;
+}
+
 }  // namespace ncl::ops

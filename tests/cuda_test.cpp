@@ -314,6 +314,23 @@ TEST_CASE("cuda: index_select gathers and index_add scatter-adds (repeated rows)
   CHECK_THROWS_WITH(ops::index_select(x, bad.to(Device::CPU)), Catch::Contains("index on cpu"));
 }
 
+TEST_CASE("cuda: combine_rows and its transpose match the CPU", "[cuda]") {
+  if (no_device()) return;
+  RowMapBuilder b;  // 300 rows of 0..6 entries over 80 columns, with repeats and empty rows
+  Rng rng(35);
+  for (int r = 0; r < 300; ++r) {
+    for (int64_t j = rng.randint(0, 7); j > 0; --j) b.add(rng.randint(0, 80), rng.normal());
+    b.end_row();
+  }
+  for (DType dtype : kFloatTypes)
+    for (bool transpose : {false, true}) {
+      INFO(dtype << (transpose ? " transposed" : ""));
+      check_op([&](const auto& v) {
+        return ops::combine_rows(v[0], b.build(80, v[0].dtype(), v[0].device()), transpose);
+      }, {uniform({transpose ? 300 : 80, 3, 5}, 36, dtype)});
+    }
+}
+
 TEST_CASE("cuda: adam_step, coupled and decoupled weight decay", "[cuda]") {
   if (no_device()) return;
   for (DType dtype : kFloatTypes)

@@ -221,6 +221,14 @@ TEST_CASE("gradcheck: layout functions", "[grad]") {
       {"index_add", [](const V& v) {
          return ncl::index_add(v[0], i32({1, 0, 1, 3, 1}, {5}), 4);  // row 2 receives nothing
        }, {rnd({5, 3}, 13)}},
+      {"combine_rows: weights, a repeated column, an empty row", [](const V& v) {
+         RowMapBuilder b;  // rows of M (4 × 5): {0.5·x0 − 2·x3}, {}, {x1 + x1 + x4}, {−x2}
+         b.add(0, 0.5), b.add(3, -2.0), b.end_row();
+         b.end_row();
+         b.add(1), b.add(1), b.add(4), b.end_row();
+         b.add(2, -1.0), b.end_row();
+         return ncl::combine_rows(v[0], std::make_shared<RowMap>(b.build(5, DType::F64)));
+       }, {rnd({5, 2, 3}, 14)}},
   });
 }
 

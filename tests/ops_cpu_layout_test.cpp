@@ -1,5 +1,5 @@
 // Forward values of the layout half of tensor/ops.h (permute, transpose, broadcast_to, sum_to,
-// concat, slice, index_select, index_add) against hand-computed tensors, their range errors,
+// concat, slice, index_select, index_add, combine_rows) against hand-computed tensors, their range errors,
 // and one fused Adam / AdamW update against a scalar re-derivation (steps 1 and 2).
 #include <catch2/catch.hpp>
 
@@ -117,6 +117,28 @@ TEST_CASE("index_select gathers rows; index_add scatter-adds them", "[tensor]") 
                     Catch::Matchers::Contains("out of range"));
   CHECK_THROWS_AS(ops::index_add(src, i32({0, -1, 1}, {3}), 3), Error);
   CHECK_THROWS_AS(ops::index_add(src, i32({0, 1}, {2}), 3), Error);  // one index per row
+}
+
+TEST_CASE("combine_rows applies a sparse row map and its transpose", "[tensor]") {
+  Tensor x = f64({1, 2, 3, 4, 5, 6, 7, 8}, {4, 2});
+  RowMapBuilder b;  // M (3 × 4): {2·x3 − x0}, {}, {x1 + x1}
+  b.add(3, 2.0), b.add(0, -1.0), b.end_row();
+  b.end_row();
+  b.add(1), b.add(1), b.end_row();
+  RowMap m = b.build(4, DType::F64);
+  REQUIRE(m.rows == 3);
+  CHECK(m.entries() == 4);
+  Tensor y = ops::combine_rows(x, m);
+  REQUIRE(y.shape() == Shape{3, 2});
+  CHECK(y.to_vector() == std::vector<double>{13, 14, 0, 0, 6, 8});
+  // Mᵀ (4 × 3) applied to y's shape of rows: column c of M gathers back.
+  Tensor t = ops::combine_rows(f64({1, 10, 100, 1000, 5, 50}, {3, 2}), m, true);
+  CHECK(t.to_vector() == std::vector<double>{-1, -10, 10, 100, 0, 0, 2, 20});
+  CHECK_THROWS_WITH(ops::combine_rows(x.reshape({2, 4}), m), Catch::Matchers::Contains("4 rows"));
+  CHECK_THROWS_WITH(ops::combine_rows(x.to(DType::F32), m), Catch::Matchers::Contains("map is"));
+  RowMapBuilder bad;
+  bad.add(4), bad.end_row();
+  CHECK_THROWS_WITH(bad.build(4), Catch::Matchers::Contains("column 4 is out of range"));
 }
 
 namespace {

@@ -1,10 +1,12 @@
 // CPU memory and data movement: allocation, copies, fill, cast, strided copy, where, and the
-// row gather/scatter used by index_select / index_add.
+// row gather/scatter used by index_select / index_add, and combine_rows.
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
 #include "tensor/backend.h"
 #include "tensor/cpu/dtype_dispatch.h"
+#include "tensor/cpu/parallel.h"
 
 namespace ncl::cpu {
 
@@ -111,6 +113,31 @@ void index_add(const Tensor& src, const Tensor& index, Tensor& out, int64_t cols
       T* d = out.data<T>() + idx[i] * cols;
       for (int64_t j = 0; j < cols; ++j) d[j] += s[j];
     }
+  });
+}
+
+void combine_rows(const Tensor& offsets, const Tensor& index, const Tensor& weight,
+                  const Tensor& x, Tensor& out, int64_t cols) {
+  const int64_t rows = offsets.numel() - 1;
+  dispatch_float(x.dtype(), "combine_rows", [&](auto zero) {
+    using T = decltype(zero);
+    const int32_t* off = offsets.data<int32_t>();
+    const int32_t* idx = index.data<int32_t>();
+    const T* w = weight.data<T>();
+    const T* in = x.data<T>();
+    T* o = out.data<T>();
+    const int64_t per_row = rows == 0 ? 0 : cols * (index.numel() / rows + 1);
+    parallel_for(rows, grain(per_row), [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        T* d = o + r * cols;
+        std::fill(d, d + cols, T(0));
+        for (int32_t j = off[r]; j < off[r + 1]; ++j) {
+          const T* s = in + int64_t(idx[j]) * cols;
+          const T wj = w[j];
+          for (int64_t c = 0; c < cols; ++c) d[c] += wj * s[c];
+        }
+      }
+    });
   });
 }
 

@@ -107,6 +107,20 @@ __global__ void index_add_kernel(const T* src, const int32_t* index, T* out, int
     atomicAdd(out + int64_t(index[i / cols]) * cols + i % cols, src[i]);
 }
 
+// out (rows, cols): element (r, c) = Σ_j weight[j] · x[index[j], c] over row r's entries.
+// One thread per output element, so no atomics; the map's transpose serves the gradient.
+template <class T>
+__global__ void combine_rows_kernel(const int32_t* offsets, const int32_t* index, const T* weight,
+                                    const T* x, T* out, int64_t rows, int64_t cols) {
+  for (int64_t i = flat_index(); i < rows * cols; i += flat_stride()) {
+    const int64_t r = i / cols, c = i % cols;
+    T acc = T(0);
+    for (int32_t j = offsets[r]; j < offsets[r + 1]; ++j)
+      acc += weight[j] * x[int64_t(index[j]) * cols + c];
+    out[i] = acc;
+  }
+}
+
 // Indices are checked on the host, with the CPU backend's message: an out-of-range index in a
 // kernel would be a memory fault. Costs one small copy (and a stream sync) per call.
 void check_indices(const char* op, const Tensor& index, int64_t limit) {
@@ -195,6 +209,21 @@ void index_add(const Tensor& src, const Tensor& index, Tensor& out, int64_t cols
         static_cast<const T*>(src.raw_data()), static_cast<const int32_t*>(index.raw_data()),
         static_cast<T*>(out.raw_data()), rows, cols);
     CUDA_CHECK_LAUNCH("index_add_kernel");
+  });
+}
+
+// The RowMap's indices were checked on the host when it was built (tensor/row_map.cpp).
+void combine_rows(const Tensor& offsets, const Tensor& index, const Tensor& weight,
+                  const Tensor& x, Tensor& out, int64_t cols) {
+  const int64_t rows = offsets.numel() - 1;
+  if (rows == 0 || cols == 0) return;
+  dispatch_float(x.dtype(), "combine_rows", [&](auto zero) {
+    using T = decltype(zero);
+    combine_rows_kernel<T><<<flat_grid(rows * cols), kBlock, 0, stream()>>>(
+        static_cast<const int32_t*>(offsets.raw_data()), static_cast<const int32_t*>(index.raw_data()),
+        static_cast<const T*>(weight.raw_data()), static_cast<const T*>(x.raw_data()),
+        static_cast<T*>(out.raw_data()), rows, cols);
+    CUDA_CHECK_LAUNCH("combine_rows_kernel");
   });
 }
 

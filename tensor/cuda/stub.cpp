@@ -53,6 +53,9 @@ void layer_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tens
 }
 void index_select(const Tensor&, const Tensor&, Tensor&, int64_t) { no_cuda("index_select"); }
 void index_add(const Tensor&, const Tensor&, Tensor&, int64_t) { no_cuda("index_add"); }
+void combine_rows(const Tensor&, const Tensor&, const Tensor&, const Tensor&, Tensor&, int64_t) {
+  no_cuda("combine_rows");
+}
 void adam_step(Tensor&, const Tensor&, Tensor&, Tensor&, const AdamArgs&) { no_cuda("adam_step"); }
 
 }  // namespace ncl::cuda
