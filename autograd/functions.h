@@ -2,7 +2,7 @@
 //
 // Each is one free function: forward through tensor/ops.h, then make_result with the backward
 // closure right below it, the gradient formula in a comment above (see docs/ops.md for the
-// table of ops, kernels and tests). Composite functions (prelu, bce_with_logits,
+// table of ops, kernels and tests). Composite functions (bce_with_logits,
 // gaussian_log_density, ...) are built from the primitives and need no backward of their own.
 //
 // Broadcasting in binary ops follows numpy: shapes align on the right and size-1 axes repeat.

@@ -177,12 +177,14 @@ Variable elu(const Variable& x) {
   });
 }
 
-// prelu(x) = relu(x) - slope ⊙ relu(-x): composed, so its gradient (to x and to the slope)
-// comes from the primitives.
+// y = x > 0 ? x : a·x (a: one slope or one per last-axis entry; one fused kernel each way)
+// dx = x > 0 ? dy : a·dy;  da = Σ_{x ≤ 0} x·dy (per entry for per-entry slopes)
 Variable prelu(const Variable& x, const Variable& slope) {
-  NCL_CHECK(slope.numel() == 1 || (slope.rank() == 1 && slope.dim(0) == x.dim(-1)),
-            "prelu: slope ", slope.shape(), " must have 1 or ", x.dim(-1), " elements");
-  return relu(x) - slope * relu(-x);
+  return make_result("prelu", ops::prelu(x.value(), slope.value()), {x, slope},
+                     [x = x.value(), a = slope.value()](const Tensor& dy, const std::vector<bool>&) {
+                       auto [dx, da] = ops::prelu_backward(x, a, dy);
+                       return std::vector<Tensor>{dx, da};
+                     });
 }
 
 // dx = s·dy

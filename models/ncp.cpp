@@ -206,18 +206,28 @@ Variable Ncp::log_probs(const Variable& points, const std::vector<std::vector<in
   const OrderMaps maps = build_maps(labels, N, dtype, points.value().device());
   const Variable x = reshape(points, {B * N, config_.dim_input});
   const Variable h = h_->forward(x), q = q_->forward(x);          // (B·N, h_dim)
-  const Variable gc = g_->forward(combine_rows(h, maps.cluster_sums));  // (R, g_dim)
-  const Variable G = combine_rows(gc, maps.g_sums);                  // (R, g_dim)
-  // f's first layer on [G_k, U]: the U half once per point, then added to its K+1 candidates.
-  const nn::Linear& first = f_->layer(0);
-  const Variable w_g = slice(first.weight, 1, 0, config_.g_dim);
-  const Variable w_u = slice(first.weight, 1, config_.g_dim, config_.g_dim + config_.h_dim);
-  const Variable u = linear(combine_rows(q, maps.unread), w_u, Variable());  // (B·N, hidden)
-  const Variable y1 = linear(G, w_g, first.bias) + combine_rows(u, maps.point_of);
+  // y1 = f's first layer on [G_k, U]: G_k = Σ g-rows enters only through W_G, so each
+  // candidate's g row is carried as p = W_G g(H_k + h_n), (R, hidden); U through W_U once per
+  // point, with the bias, then added to its K+1 candidates.
+  const Fold fold = folded();
+  const Variable p = linear(g_->forward_hidden(combine_rows(h, maps.cluster_sums)), fold.m, fold.c);
+  const Variable u = linear(combine_rows(q, maps.unread), fold.w_u, f_->layer(0).bias);  // (B·N, hidden)
+  const Variable y1 = combine_rows(p, maps.g_sums) + combine_rows(u, maps.point_of);
   const Variable logits = f_->forward_after_first(y1);               // (R, 1)
   const Variable padded = reshape(combine_rows(logits, maps.slots), {B * N, 1, maps.width});
   if (mask != nullptr) *mask = maps.mask;
   return reshape(log_softmax(padded, maps.mask), {B * N, maps.width});
+}
+
+Ncp::Fold Ncp::folded() const {
+  const nn::Linear& first = f_->layer(0);
+  const nn::Linear& last = g_->layer(g_->depth() - 1);
+  const Variable w_g = slice(first.weight, 1, 0, config_.g_dim);  // (hidden, g_dim)
+  Fold fold;
+  fold.m = matmul(w_g, last.weight);  // (hidden, g_dim)·(g_dim, hidden)
+  fold.c = reshape(linear(reshape(last.bias, {1, config_.g_dim}), w_g, Variable()), {config_.hidden});
+  fold.w_u = slice(first.weight, 1, config_.g_dim, config_.g_dim + config_.h_dim);
+  return fold;
 }
 
 Variable Ncp::order_nll(const Variable& points, const std::vector<std::vector<int>>& labels) const {

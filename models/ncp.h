@@ -88,6 +88,15 @@ class Ncp : public ClusteringModel {
  private:
   friend class NcpSearch;  // models/ncp_inference.cpp
 
+  // f's first layer splits into W_G (on G_k) and W_U (on U). G_k is a sum of g rows, and g
+  // ends in a linear layer (W_g·z + b_g), so W_G G_k = Σ (m·z + c) over the same terms with
+  // m = W_G W_g (hidden × hidden) and c = W_G b_g: the same function with 128-wide rows
+  // instead of 512-wide ones, and g's last product and f's G product folded into one.
+  struct Fold {
+    Variable m, c, w_u;
+  };
+  Fold folded() const;
+
   NcpConfig config_;
   std::unique_ptr<nn::MLP> h_;  // "h": D → h_dim, the cluster encoder
   std::unique_ptr<nn::MLP> q_;  // "q": D → h_dim, the encoder of points not read yet (U)

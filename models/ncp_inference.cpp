@@ -3,7 +3,9 @@
 //   G_k = G − g(H_k) + g(H_k + h_n)   (k < K),    G_K = G + g(h_n)   (new cluster)
 // Each particle caches g(H_k) for its clusters and G = Σ_k g(H_k), so a step evaluates g only
 // on the K+1 candidates of each particle (O(K) per point), and f's first layer on U(n) once per
-// step for all particles. All particles' candidates of a step are rows of one batch.
+// step for all particles. All particles' candidates of a step are rows of one batch. As in
+// training, g rows are carried through f's G weights (Ncp::Fold): "g" and "G" below are the
+// hidden-wide W_G g and W_G G.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -20,8 +22,8 @@ class NcpSearch {
   // One partial clustering of points 0..n−1 (in reading order).
   struct Particle {
     std::vector<int> labels;
-    std::vector<double> H, gH;  // (K, h_dim) cluster sums, (K, g_dim) their g
-    std::vector<double> G;      // (g_dim) Σ_k g(H_k)
+    std::vector<double> H, gH;  // (K, h_dim) cluster sums, (K, hidden) their W_G g
+    std::vector<double> G;      // (hidden) W_G Σ_k g(H_k)
     double nll = 0.0;
     int64_t clusters(int64_t h_dim) const { return int64_t(H.size()) / h_dim; }
   };
@@ -48,11 +50,9 @@ class NcpSearch {
     for (int64_t n = N_ - 2; n >= 0; --n)
       for (int64_t j = 0; j < c.h_dim; ++j)
         unread[size_t(n * c.h_dim + j)] = unread[size_t((n + 1) * c.h_dim + j)] + q[size_t((n + 1) * c.h_dim + j)];
-    const nn::Linear& first = m_.f_->layer(0);
-    w_g_ = slice(first.weight, 1, 0, c.g_dim);
-    Variable w_u = slice(first.weight, 1, c.g_dim, c.g_dim + c.h_dim);
-    u_ = linear(Variable(Tensor::from_vector(unread, {N_, c.h_dim}, dtype_, m_.device())), w_u,
-                Variable()).value();
+    fold_ = m_.folded();
+    u_ = linear(Variable(Tensor::from_vector(unread, {N_, c.h_dim}, dtype_, m_.device())), fold_.w_u,
+                m_.f_->layer(0).bias).value();
   }
 
   int64_t size() const { return N_; }
@@ -64,14 +64,14 @@ class NcpSearch {
     Particle p;
     p.labels = {0};
     p.H.assign(h_.begin(), h_.begin() + hd);
-    p.gH = m_.g_->forward(rows(p.H, hd)).value().to_vector();
+    p.gH = g_rows(rows(p.H, hd));
     p.G = p.gH;
     return p;
   }
 
   Scores score(const std::vector<Particle>& particles, int64_t n) const {
     NoGradGuard no_grad;
-    const int64_t hd = m_.config_.h_dim, gd = m_.config_.g_dim;
+    const int64_t hd = m_.config_.h_dim, gd = m_.config_.hidden;
     Scores s;
     std::vector<double> candidates;
     for (const Particle& p : particles) {
@@ -81,7 +81,7 @@ class NcpSearch {
         for (int64_t j = 0; j < hd; ++j)
           candidates.push_back((k < K ? p.H[size_t(k * hd + j)] : 0.0) + h_[size_t(n * hd + j)]);
     }
-    s.g_rows = m_.g_->forward(rows(candidates, hd)).value().to_vector();
+    s.g_rows = g_rows(rows(candidates, hd));
     s.G_rows.resize(s.g_rows.size());
     for (size_t i = 0; i < particles.size(); ++i) {
       const Particle& p = particles[i];
@@ -93,8 +93,7 @@ class NcpSearch {
                                     s.g_rows[r + size_t(j)];
       }
     }
-    const nn::Linear& first = m_.f_->layer(0);
-    Variable y1 = linear(rows(s.G_rows, gd), w_g_, first.bias) + Variable(ops::slice(u_, 0, n, n + 1));
+    Variable y1 = rows(s.G_rows, gd) + Variable(ops::slice(u_, 0, n, n + 1));
     std::vector<double> logits = m_.f_->forward_after_first(y1).value().to_vector();
     // log-softmax within each particle's K+1 candidates
     s.log_probs.resize(logits.size());
@@ -111,7 +110,7 @@ class NcpSearch {
 
   // Particle i of the scored step, with point n put in cluster k.
   Particle extend(const Particle& p, const Scores& s, size_t i, int64_t k, int64_t n) const {
-    const int64_t hd = m_.config_.h_dim, gd = m_.config_.g_dim, K = p.clusters(hd);
+    const int64_t hd = m_.config_.h_dim, gd = m_.config_.hidden, K = p.clusters(hd);
     const int64_t r = s.first[i] + k;
     Particle out = p;
     out.labels.push_back(int(k));
@@ -128,6 +127,11 @@ class NcpSearch {
   }
 
  private:
+  // W_G g(H) for rows H, as host values (rows, hidden).
+  std::vector<double> g_rows(const Variable& H) const {
+    return linear(m_.g_->forward_hidden(H), fold_.m, fold_.c).value().to_vector();
+  }
+
   Variable rows(const std::vector<double>& values, int64_t cols) const {
     return Variable(Tensor::from_vector(values, {int64_t(values.size()) / cols, cols}, dtype_, m_.device()));
   }
@@ -136,8 +140,8 @@ class NcpSearch {
   int64_t D_ = 0, N_ = 0;
   DType dtype_ = DType::F32;
   std::vector<double> h_;  // (N, h_dim)
-  Tensor u_;               // (N, hidden): U(n) through f's first layer
-  Variable w_g_;           // the G half of f's first layer
+  Tensor u_;               // (N, hidden): U(n) through f's first layer, with its bias
+  Ncp::Fold fold_;
 };
 
 namespace {

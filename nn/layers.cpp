@@ -33,16 +33,27 @@ MLP::MLP(const std::vector<int64_t>& widths, Activation activation, Rng& rng, bo
 
 Variable MLP::forward(const Variable& x) const { return forward_after_first(layers_[0]->forward(x)); }
 
+Variable MLP::forward_hidden(const Variable& x) const {
+  NCL_CHECK(layers_.size() >= 2, "MLP::forward_hidden: the MLP has no hidden layer");
+  Variable h = x;
+  for (size_t i = 0; i + 1 < layers_.size(); ++i) h = activate(layers_[i]->forward(h), i);
+  return h;
+}
+
+Variable MLP::activate(const Variable& y, size_t i) const {
+  switch (activation_) {
+    case Activation::ReLU: return relu(y);
+    case Activation::PReLU: return prelu(y, slopes_[i]);
+    case Activation::ELU: return elu(y);
+  }
+  return y;
+}
+
 Variable MLP::forward_after_first(const Variable& y1) const {
   Variable h = y1;
   for (size_t i = 0; i < layers_.size(); ++i) {
     if (i > 0) h = layers_[i]->forward(h);
-    if (i + 1 == layers_.size()) break;
-    switch (activation_) {
-      case Activation::ReLU: h = relu(h); break;
-      case Activation::PReLU: h = prelu(h, slopes_[i]); break;
-      case Activation::ELU: h = elu(h); break;
-    }
+    if (i + 1 < layers_.size()) h = activate(h, i);
   }
   return h;
 }

@@ -26,13 +26,18 @@ class MLP : public Module {
   MLP(const std::vector<int64_t>& widths, Activation activation, Rng& rng,
       bool final_bias = true);
   Variable forward(const Variable& x) const;
-  // For models that compute the first layer's product in parts (NCP's f applies its first
-  // layer to G_k per candidate but to U once per step): layer(i), and the rest of the MLP
-  // from the first layer's output y1 = layer(0).forward(x).
+  // For models that compute a layer's product in parts or fold two layers into one product
+  // (NCP, models/ncp.h): layer(i), the rest of the MLP from the first layer's output
+  // y1 = layer(0).forward(x), and the MLP up to its last layer.
   const Linear& layer(size_t i) const { return *layers_.at(i); }
+  size_t depth() const { return layers_.size(); }  // Linear layers
   Variable forward_after_first(const Variable& y1) const;
+  // The activations that enter the last layer (forward(x) = layer(depth() - 1) of them).
+  Variable forward_hidden(const Variable& x) const;
 
  private:
+  Variable activate(const Variable& y, size_t i) const;  // the activation after layer i
+
   Activation activation_;
   std::vector<std::unique_ptr<Linear>> layers_;
   std::vector<Variable> slopes_;  // PReLU only: one (1) parameter per hidden activation

@@ -104,6 +104,34 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   return out;
 }
 
+namespace {
+void check_prelu(const Tensor& x, const Tensor& slope) {
+  check_float("prelu", x);
+  check_same("prelu", x, slope);
+  NCL_CHECK(slope.numel() == 1 || (slope.rank() == 1 && x.rank() >= 1 && slope.dim(0) == x.dim(-1)),
+            "prelu: slope ", slope.shape(), " must have 1 or ", x.rank() ? x.dim(-1) : 1, " elements");
+}
+}  // namespace
+
+Tensor prelu(const Tensor& x, const Tensor& slope) {
+  check_prelu(x, slope);
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (on_cuda(x)) cuda::prelu_forward(x, slope, y, last_dim(x));
+  else cpu::prelu_forward(x, slope, y, last_dim(x));
+  return y;
+}
+
+std::pair<Tensor, Tensor> prelu_backward(const Tensor& x, const Tensor& slope, const Tensor& dy) {
+  check_prelu(x, slope);
+  check_same("prelu_backward", x, dy);
+  NCL_CHECK(dy.shape() == x.shape(), "prelu_backward: dy ", dy.shape(), " differs from x ", x.shape());
+  Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor dslope = Tensor::empty(slope.shape(), slope.dtype(), slope.device());
+  if (on_cuda(x)) cuda::prelu_backward(x, slope, dy, dx, dslope, last_dim(x));
+  else cpu::prelu_backward(x, slope, dy, dx, dslope, last_dim(x));
+  return {dx, dslope};
+}
+
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_float("where", a);
   check_same("where", a, b);

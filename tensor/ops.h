@@ -7,6 +7,7 @@
 // All inputs of one op must share device and (for floating ops) dtype.
 #pragma once
 
+#include <utility>
 #include <vector>
 
 #include "tensor/kernel_args.h"
@@ -37,6 +38,10 @@ bool broadcast_supported(const Shape& a, const Shape& b, Broadcast* mode);
 
 // out[i] = cond[i] != 0 ? a[i] : b[i]; cond is I32 with a's shape; a and b have equal shapes.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+// PReLU with one slope or one per last-axis entry: x > 0 ? x : slope·x; and its backward,
+// {dx, dslope}.
+Tensor prelu(const Tensor& x, const Tensor& slope);
+std::pair<Tensor, Tensor> prelu_backward(const Tensor& x, const Tensor& slope, const Tensor& dy);
 Tensor cast(const Tensor& x, DType dtype);
 void fill_(Tensor& x, double value);  // in place
 

@@ -314,6 +314,21 @@ TEST_CASE("cuda: index_select gathers and index_add scatter-adds (repeated rows)
   CHECK_THROWS_WITH(ops::index_select(x, bad.to(Device::CPU)), Catch::Contains("index on cpu"));
 }
 
+TEST_CASE("cuda: fused prelu forward and backward, one slope and per column", "[cuda]") {
+  if (no_device()) return;
+  for (DType dtype : kFloatTypes)
+    for (int64_t slopes : {1, 7}) {
+      INFO(dtype << ", " << slopes << " slopes");
+      Tensor slope = uniform({slopes}, 37, dtype);
+      check_op([&](const auto& v) { return ops::prelu(v[0], v[1]); },
+               {uniform({300, 7}, 38, dtype), slope});
+      check_op([&](const auto& v) { return ops::prelu_backward(v[0], v[1], v[2]).first; },
+               {uniform({300, 7}, 38, dtype), slope, uniform({300, 7}, 39, dtype)});
+      check_op([&](const auto& v) { return ops::prelu_backward(v[0], v[1], v[2]).second; },
+               {uniform({300, 7}, 38, dtype), slope, uniform({300, 7}, 39, dtype)});
+    }
+}
+
 TEST_CASE("cuda: combine_rows and its transpose match the CPU", "[cuda]") {
   if (no_device()) return;
   RowMapBuilder b;  // 300 rows of 0..6 entries over 80 columns, with repeats and empty rows

@@ -1,6 +1,8 @@
 // Elementwise kernels. Each op is a small functor so the loops stay tight: the switch picks a
 // functor once per call, never per element.
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "tensor/backend.h"
 #include "tensor/cpu/dtype_dispatch.h"
@@ -119,6 +121,75 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out, int64_t 
   dispatch_float(a.dtype(), "binary", [&](auto zero) {
     using T = decltype(zero);
     binary_typed<T>(op, a, b, out, rows, cols, mode);
+  });
+}
+
+void prelu_forward(const Tensor& x, const Tensor& slope, Tensor& y, int64_t cols) {
+  dispatch_float(x.dtype(), "prelu", [&](auto zero) {
+    using T = decltype(zero);
+    const T* px = x.data<T>();
+    const T* a = slope.data<T>();
+    T* py = y.data<T>();
+    const bool per_column = slope.numel() > 1;
+    parallel_for(x.numel(), grain(1), [&](int64_t begin, int64_t end) {
+      if (per_column) {
+        for (int64_t i = begin; i < end; ++i) py[i] = px[i] > T(0) ? px[i] : a[i % cols] * px[i];
+      } else {
+        const T a0 = a[0];  // the common case: a branch-free loop the compiler vectorises
+        for (int64_t i = begin; i < end; ++i) py[i] = px[i] > T(0) ? px[i] : a0 * px[i];
+      }
+    });
+  });
+}
+
+void prelu_backward(const Tensor& x, const Tensor& slope, const Tensor& dy, Tensor& dx,
+                    Tensor& dslope, int64_t cols) {
+  dispatch_float(x.dtype(), "prelu_backward", [&](auto zero) {
+    using T = decltype(zero);
+    const T* px = x.data<T>();
+    const T* pdy = dy.data<T>();
+    const T* a = slope.data<T>();
+    T* pdx = dx.data<T>();
+    const int64_t C = slope.numel(), rows = cols == 0 ? 0 : x.numel() / cols;
+    const bool per_column = C > 1;
+    // dslope: partial sums over fixed blocks of rows (fixed, so the sum's order is too), then
+    // the blocks added in order.
+    const int64_t block = std::max<int64_t>(1, 4096 / std::max<int64_t>(cols, 1));
+    const int64_t blocks = (rows + block - 1) / block;
+    std::vector<double> partial(size_t(blocks * C), 0.0);
+    parallel_for(blocks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b) {
+        double* part = partial.data() + b * C;
+        if (!per_column) {  // branch-free and vectorisable
+          const T a0 = a[0];
+          double acc = 0.0;
+          for (int64_t i = b * block * cols; i < std::min(rows, (b + 1) * block) * cols; ++i) {
+            const T v = px[i], g = pdy[i];
+            pdx[i] = v > T(0) ? g : a0 * g;
+            acc += v > T(0) ? 0.0 : double(v) * double(g);
+          }
+          part[0] = acc;
+          continue;
+        }
+        for (int64_t r = b * block; r < std::min(rows, (b + 1) * block); ++r)
+          for (int64_t c = 0; c < cols; ++c) {
+            const int64_t i = r * cols + c;
+            const T v = px[i], g = pdy[i];
+            if (v > T(0)) {
+              pdx[i] = g;
+            } else {
+              pdx[i] = a[per_column ? c : 0] * g;
+              part[per_column ? c : 0] += double(v) * double(g);
+            }
+          }
+      }
+    });
+    T* ds = dslope.data<T>();
+    for (int64_t c = 0; c < C; ++c) {
+      double total = 0.0;
+      for (int64_t b = 0; b < blocks; ++b) total += partial[size_t(b * C + c)];
+      ds[c] = T(total);
+    }
   });
 }
 

@@ -103,4 +103,75 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out, int64_t 
   });
 }
 
+namespace {
+
+template <class T>
+__global__ void prelu_kernel(const T* x, const T* slope, T* y, int64_t n, int64_t cols,
+                             bool per_column) {
+  for (int64_t i = flat_index(); i < n; i += flat_stride()) {
+    const T v = x[i];
+    y[i] = v > T(0) ? v : slope[per_column ? i % cols : 0] * v;
+  }
+}
+
+template <class T>
+__global__ void prelu_dx_kernel(const T* x, const T* slope, const T* dy, T* dx, int64_t n,
+                                int64_t cols, bool per_column) {
+  for (int64_t i = flat_index(); i < n; i += flat_stride())
+    dx[i] = x[i] > T(0) ? dy[i] : slope[per_column ? i % cols : 0] * dy[i];
+}
+
+// One block per slope: block c sums x·dy over x ≤ 0 of its column (per-column slopes) or of
+// every element (one slope), strided over its threads, then a tree in shared memory. No atomics.
+template <class T>
+__global__ void prelu_dslope_kernel(const T* x, const T* dy, T* dslope, int64_t n, int64_t cols,
+                                    bool per_column) {
+  __shared__ double sums[kBlock];
+  const int64_t c = blockIdx.x;
+  const int64_t start = per_column ? c + int64_t(threadIdx.x) * cols : threadIdx.x;
+  const int64_t step = per_column ? int64_t(blockDim.x) * cols : blockDim.x;
+  double acc = 0.0;
+  for (int64_t i = start; i < n; i += step)
+    if (x[i] <= T(0)) acc += double(x[i]) * double(dy[i]);
+  sums[threadIdx.x] = acc;
+  __syncthreads();
+  for (int half = blockDim.x / 2; half > 0; half /= 2) {
+    if (int(threadIdx.x) < half) sums[threadIdx.x] += sums[threadIdx.x + half];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) dslope[c] = T(sums[0]);
+}
+
+}  // namespace
+
+void prelu_forward(const Tensor& x, const Tensor& slope, Tensor& y, int64_t cols) {
+  if (x.numel() == 0) return;
+  dispatch_float(x.dtype(), "prelu", [&](auto zero) {
+    using T = decltype(zero);
+    prelu_kernel<T><<<flat_grid(x.numel()), kBlock, 0, stream()>>>(
+        static_cast<const T*>(x.raw_data()), static_cast<const T*>(slope.raw_data()),
+        static_cast<T*>(y.raw_data()), x.numel(), cols, slope.numel() > 1);
+    CUDA_CHECK_LAUNCH("prelu_kernel");
+  });
+}
+
+void prelu_backward(const Tensor& x, const Tensor& slope, const Tensor& dy, Tensor& dx,
+                    Tensor& dslope, int64_t cols) {
+  dispatch_float(x.dtype(), "prelu_backward", [&](auto zero) {
+    using T = decltype(zero);
+    const bool per_column = slope.numel() > 1;
+    if (x.numel() > 0) {
+      prelu_dx_kernel<T><<<flat_grid(x.numel()), kBlock, 0, stream()>>>(
+          static_cast<const T*>(x.raw_data()), static_cast<const T*>(slope.raw_data()),
+          static_cast<const T*>(dy.raw_data()), static_cast<T*>(dx.raw_data()), x.numel(), cols,
+          per_column);
+      CUDA_CHECK_LAUNCH("prelu_dx_kernel");
+    }
+    prelu_dslope_kernel<T><<<unsigned(slope.numel()), kBlock, 0, stream()>>>(
+        static_cast<const T*>(x.raw_data()), static_cast<const T*>(dy.raw_data()),
+        static_cast<T*>(dslope.raw_data()), x.numel(), cols, per_column);
+    CUDA_CHECK_LAUNCH("prelu_dslope_kernel");
+  });
+}
+
 }  // namespace ncl::cuda

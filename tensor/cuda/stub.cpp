@@ -53,6 +53,10 @@ void layer_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tens
 }
 void index_select(const Tensor&, const Tensor&, Tensor&, int64_t) { no_cuda("index_select"); }
 void index_add(const Tensor&, const Tensor&, Tensor&, int64_t) { no_cuda("index_add"); }
+void prelu_forward(const Tensor&, const Tensor&, Tensor&, int64_t) { no_cuda("prelu"); }
+void prelu_backward(const Tensor&, const Tensor&, const Tensor&, Tensor&, Tensor&, int64_t) {
+  no_cuda("prelu_backward");
+}
 void combine_rows(const Tensor&, const Tensor&, const Tensor&, const Tensor&, Tensor&, int64_t) {
   no_cuda("combine_rows");
 }
