@@ -7,8 +7,10 @@
 //   mog-k4 batches of B=10 with N in [300,600) and N = 500 (and B=100, N=1000 on the GPU):
 //   median forward+backward and full step time next to PyTorch's CPU figure
 //   (spec/performance.md), GEMM FLOPs per step, the fraction of the GEMM floor (GEMM FLOPs /
-//   sgemm rate / step time), peak RSS and the allocator's peak.
-// Usage: ncl_bench [--threads T] [--steps S] [--device cpu|cuda].
+//   sgemm rate / step time), peak RSS and the allocator's peak; DAC's step (B=100, whole batch
+//   and micro-batches); NCP's training iteration (B=64, 6 orderings) and its sampling time
+//   (S = 100 clusterings of one dataset of N = 100 and 1000 points, drawn and by beam search).
+// Usage: ncl_bench [--threads T] [--steps S] [--device cpu|cuda] [--only SECTION].
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -21,8 +23,10 @@
 
 #include "autograd/functions.h"
 #include "data/generator.h"
+#include "data/crp.h"
 #include "data/mog.h"
 #include "models/dac.h"
+#include "models/ncp.h"
 #include "models/set_transformer.h"
 #include "nn/optim.h"
 #include "tensor/ops.h"
@@ -92,7 +96,7 @@ StepTiming time_training_step(const models::ClusteringModel& model, const data::
     int64_t flops_before = ops::gemm_flops();
     auto start = Clock::now();
     adam.zero_grad();
-    models::backward_in_chunks(model, b, micro_batch, rng);
+    model.backward(b, micro_batch, rng);
     ops::synchronize(model.device());
     double t_fb = seconds_since(start);
     adam.step();
@@ -123,7 +127,7 @@ int main(int argc, char** argv) {
     else if (arg == "--only" && i + 1 < argc) only = argv[++i];
     else {
       std::fprintf(stderr, "usage: ncl_bench [--threads T] [--steps S] [--device cpu|cuda] "
-                           "[--only gemm|set-transformer|dac]\n");
+                           "[--only gemm|set-transformer|dac|ncp]\n");
       return 2;
     }
   }
@@ -215,6 +219,46 @@ int main(int argc, char** argv) {
                   double(allocator_for(device).stats().peak_bytes_in_use) / (1 << 20));
     }
   }
+  if (only.empty() || only == "ncp") {
+    // NCP's training iteration (spec/performance.md): B = 64, N in [5, 100), 6 orderings with
+    // their gradients summed, coupled weight decay. N varies 20×, so both figures are means
+    // over the same batches (Rng(7)).
+    const int ncp_steps = std::max(8, steps);
+    std::printf("\nNCP training iteration (6 orderings + Adam), mean of %d iterations\n", ncp_steps);
+    std::printf("%-28s %9s %9s %8s %9s %8s %9s  %11s\n", "configuration", "step", "PyTorch", "ratio",
+                "peer", "ratio", "floor", "peak in use");
+    data::CrpMog generator;
+    Rng init(0), batches(7);
+    models::Ncp net(models::NcpConfig{}, init);
+    net.to(device);
+    allocator_for(device).reset_peak();
+    StepTiming t = time_training_step(net, generator, 64, ncp_steps, batches);
+    const double step = t.total_seconds / ncp_steps, gflop = double(t.total_flops) / ncp_steps / 1e9;
+    std::printf("%-28s %8.3fs %8.2fs %8.2f %8.2fs %8.2f %9.2f  %7.0f MiB\n", "B=64, N in [5,100)",
+                step, 3.13, step / 3.13, 1.73, step / 1.73, gflop / peak / step,
+                double(allocator_for(device).stats().peak_bytes_in_use) / (1 << 20));
+    std::printf("%-28s %9.1f GFLOP of GEMMs per iteration (the reference's unfolded network: ~140)\n",
+                "", gflop);
+    // Sampling: S = 100 clusterings of one dataset, drawn as one batch.
+    std::printf("\nNCP inference on one dataset, S = 100 (median of 3)\n");
+    for (int64_t n : {100, 1000}) {
+      data::CrpMogOptions o;
+      o.n_min = n, o.n_max = n + 1;
+      data::Batch b = data::CrpMog(o).sample(1, batches);
+      for (models::Search search : {models::Search::Sample, models::Search::Beam}) {
+        models::InferenceOptions options;
+        options.search = search;
+        std::vector<double> times;
+        for (int rep = 0; rep < 3; ++rep) {
+          auto start = Clock::now();
+          models::ClusterResult r = net.cluster(b.points.to_vector(), options);
+          times.push_back(seconds_since(start));
+        }
+        std::printf("  N = %-5lld %-8s %10.1f ms\n", (long long)n,
+                    search == models::Search::Sample ? "sample" : "beam", 1e3 * median(times));
+      }
+    }
+  }
   AllocatorStats stats = allocator_for(device).stats();
   std::printf("\n%-52s %12.1f MiB\n", "peak RSS (whole process)", peak_rss_mib());
   std::printf("%-52s %12.1f MiB\n",
@@ -224,7 +268,8 @@ int main(int argc, char** argv) {
   std::printf("%-52s %12ld\n", "allocator cache flushes (memory bound)", long(stats.cache_flushes));
   std::printf("\nratio = step / PyTorch's CPU step (spec/performance.md, 2 threads; PyTorch peak RSS\n"
               "517 MiB at N in [300,600), 485 MiB at N = 500, 1.5 GiB at B=100, N=1000; DAC: 2.63 s,\n"
-              "6.1 GiB). Run one section (--only) to read its own peak RSS. floor =\n"
+              "6.1 GiB; NCP: 3.13 s, 4.8 GiB, and our clean vectorised PyTorch peer 1.73 s, 1.6 GiB).\n"
+              "Run one section (--only) to read its own peak RSS. floor =\n"
               "fraction of the GEMM floor (GEMM FLOPs / the sgemm rate above / step time).\n");
   return 0;
 }

@@ -12,7 +12,8 @@ prints, averaged over datasets like `ncl eval`: ARI, NMI, k-MAE, per-point log-l
 ms per dataset of scikit-learn's GaussianMixture told the true K (diagonal covariances, as the
 models predict) and of its Dirichlet-process mixture (BayesianGaussianMixture): once with one
 truncation level for the whole file (--dp-components, default twice the most clusters in any of
-its datasets), not told K, and once with K_max = 2·K_true (told each dataset's K).
+its datasets), not told K, and once with K_max = 2·K_true (told each dataset's K); either
+capped at the dataset's N (crp-mog has datasets of 5 points).
 """
 import argparse
 import json
@@ -72,7 +73,7 @@ def main():
         for d in datasets:
             k = len(np.unique(d["labels"]))
             start = time.perf_counter()
-            model = make(k).fit(d["points"])
+            model = make(k, len(d["points"])).fit(d["points"])
             pred = model.predict(d["points"])
             seconds += time.perf_counter() - start
             ari += adjusted_rand_score(d["labels"], pred)
@@ -84,14 +85,14 @@ def main():
               f"LL {ll / n:.4f}  {1e3 * seconds / n:.1f} ms/dataset")
 
     score("GaussianMixture (true K, diagonal)",
-          lambda k: GaussianMixture(k, covariance_type="diag", random_state=0))
+          lambda k, n: GaussianMixture(k, covariance_type="diag", random_state=0))
     cap = args.dp_components or 2 * max(len(np.unique(d["labels"])) for d in datasets)
     score(f"BayesianGaussianMixture (DP, K_max = {cap})",
-          lambda k: BayesianGaussianMixture(n_components=cap, covariance_type="diag",
+          lambda k, n: BayesianGaussianMixture(n_components=min(cap, n), covariance_type="diag",
                                             weight_concentration_prior_type="dirichlet_process",
                                             max_iter=500, random_state=0))
     score("BayesianGaussianMixture (DP, K_max = 2K)",
-          lambda k: BayesianGaussianMixture(n_components=2 * k, covariance_type="diag",
+          lambda k, n: BayesianGaussianMixture(n_components=min(2 * k, n), covariance_type="diag",
                                             weight_concentration_prior_type="dirichlet_process",
                                             max_iter=500, random_state=0))
 

@@ -25,6 +25,7 @@ class NcpSearch {
     std::vector<double> H, gH;  // (K, h_dim) cluster sums, (K, hidden) their W_G g
     std::vector<double> G;      // (hidden) W_G Σ_k g(H_k)
     double nll = 0.0;
+    int64_t copies = 1;  // sampling: how many of the S draws share this partial clustering
     int64_t clusters(int64_t h_dim) const { return int64_t(H.size()) / h_dim; }
   };
   // Point n's candidates for every particle: rows first[p] .. first[p] + K_p (the last is the
@@ -149,8 +150,14 @@ namespace {
 using Particle = NcpSearch::Particle;
 
 // Runs the search over all points and returns its final particles.
+// Runs the search over all points and returns its final particles. Sampling keeps one particle
+// per distinct partial clustering with the number of draws that share it: at each point a
+// particle's `copies` draws split multinomially over its candidates (the same distribution as
+// drawing each independently), so the cost grows with the number of distinct clusterings,
+// not with S.
 std::vector<Particle> run_search(const NcpSearch& search, Search mode, int64_t samples, Rng& rng) {
-  std::vector<Particle> particles(size_t(mode == Search::Sample ? samples : 1), search.start());
+  std::vector<Particle> particles{search.start()};
+  particles[0].copies = mode == Search::Sample ? samples : 1;
   for (int64_t n = 1; n < search.size(); ++n) {
     NcpSearch::Scores s = search.score(particles, n);
     std::vector<Particle> next;
@@ -165,19 +172,24 @@ std::vector<Particle> run_search(const NcpSearch& search, Search mode, int64_t s
       for (size_t j = 0; j < keep; ++j)
         next.push_back(search.extend(particles[all[j].second.first], s, all[j].second.first,
                                      all[j].second.second, n));
+    } else if (mode == Search::Greedy) {
+      const int64_t begin = s.first[0];
+      int64_t k = 0;
+      for (int64_t j = 1; j < s.candidates(0); ++j)
+        if (s.log_probs[size_t(begin + j)] > s.log_probs[size_t(begin + k)]) k = j;
+      next.push_back(search.extend(particles[0], s, 0, k, n));
     } else {
       for (size_t i = 0; i < particles.size(); ++i) {
         const int64_t begin = s.first[i], count = s.candidates(i);
-        int64_t k = 0;
-        if (mode == Search::Greedy) {
-          for (int64_t j = 1; j < count; ++j)
-            if (s.log_probs[size_t(begin + j)] > s.log_probs[size_t(begin + k)]) k = j;
-        } else {
-          std::vector<double> probs;
-          for (int64_t j = 0; j < count; ++j) probs.push_back(std::exp(s.log_probs[size_t(begin + j)]));
-          k = rng.categorical(probs);
-        }
-        next.push_back(search.extend(particles[i], s, i, k, n));
+        std::vector<double> probs;
+        for (int64_t j = 0; j < count; ++j) probs.push_back(std::exp(s.log_probs[size_t(begin + j)]));
+        std::vector<int64_t> draws(static_cast<size_t>(count), 0);
+        for (int64_t c = 0; c < particles[i].copies; ++c) ++draws[size_t(rng.categorical(probs))];
+        for (int64_t k = 0; k < count; ++k)
+          if (draws[size_t(k)] > 0) {
+            next.push_back(search.extend(particles[i], s, i, k, n));
+            next.back().copies = draws[size_t(k)];
+          }
       }
     }
     particles = std::move(next);
@@ -206,6 +218,8 @@ ClusterResult Ncp::cluster(const std::vector<double>& points, const InferenceOpt
   const NcpSearch search(*this, read_in_order(points, D, order));
   const std::vector<Particle> found = run_search(search, options.search, options.samples, rng);
 
+  int64_t draws = 0;
+  for (const Particle& p : found) draws += p.copies;
   // Distinct clusterings in the user's order, numbered by first appearance there.
   std::map<std::vector<int>, ClusterResult::Clustering> distinct;
   for (const Particle& p : found) {
@@ -213,7 +227,7 @@ ClusterResult Ncp::cluster(const std::vector<double>& points, const InferenceOpt
     for (int64_t i = 0; i < N; ++i) labels[size_t(order[size_t(i)])] = p.labels[size_t(i)];
     labels = relabel_by_appearance(labels);
     auto [it, fresh] = distinct.try_emplace(labels, ClusterResult::Clustering{labels, p.nll, 0.0});
-    it->second.weight += 1.0 / double(found.size());  // the share of the draws (Sample)
+    it->second.weight += double(p.copies) / double(draws);  // the share of the draws (Sample)
   }
   ClusterResult result;
   for (auto& [labels, c] : distinct) result.posterior.push_back(std::move(c));

@@ -248,6 +248,7 @@ TEST_CASE("NCP samplers return valid partitions with their true NLLs", "[models]
       // the NLL the sampler tracked is the model's NLL of that partition in the same order
       REQUIRE(*net.partition_nll(points, c.labels, 17) * double(N) == Approx(c.nll).epsilon(1e-9));
       weights += c.weight;
+      if (search == Search::Sample) REQUIRE(c.weight * 20 == Approx(std::round(c.weight * 20)));
     }
     REQUIRE(weights == Approx(1.0).epsilon(1e-12));
     for (int64_t i = 0; i < N; ++i) {
@@ -262,6 +263,27 @@ TEST_CASE("NCP samplers return valid partitions with their true NLLs", "[models]
   beam1.search = Search::Beam;
   beam1.samples = 1;
   REQUIRE(net.cluster(points, greedy).labels == net.cluster(points, beam1).labels);
+}
+
+TEST_CASE("NCP sampling draws clusterings with the probabilities it reports", "[models][ncp]") {
+  // N = 4 points have 15 partitions; 20,000 draws estimate each one's probability to ±0.01.
+  Rng rng(27);
+  Ncp net(tiny_config(), rng);
+  net.to(DType::F64);
+  const std::vector<double> points = random_tensor({4, 2}, 28, DType::F64, -1.0, 1.0).to_vector();
+  InferenceOptions options;
+  options.samples = 20000;
+  options.seed = 29;
+  ClusterResult r = net.cluster(points, options);
+  double total = 0.0;
+  for (const auto& c : r.posterior) {
+    INFO("clustering with NLL " << c.nll);
+    REQUIRE(c.weight == Approx(std::exp(-c.nll)).margin(0.015));
+    total += std::exp(-c.nll);
+  }
+  REQUIRE(r.posterior.size() <= 15);
+  REQUIRE(total <= 1.0 + 1e-12);
+  REQUIRE(total > 0.99);  // the partitions never drawn have almost no probability
 }
 
 TEST_CASE("NCP: micro-batches give the whole batch's loss and gradients", "[models][ncp][grad]") {

@@ -55,6 +55,26 @@ TEST_CASE("Adam: two steps match a hand computation (Adam with L2, and AdamW)", 
   }
 }
 
+TEST_CASE("Adam: restart() continues as a newly built optimiser would", "[nn][optim]") {
+  AdamOptions o;
+  o.lr = 0.1;
+  o.weight_decay = 0.01;
+  Variable p(Tensor::from_vector({1.0, -2.0}, {2}, DType::F64), true);
+  Adam adam({{"p", p}}, o);
+  for (double g : {0.5, -0.25}) {
+    p.set_grad(Tensor::from_vector({g, g}, {2}, DType::F64));
+    adam.step();
+  }
+  adam.restart();
+  REQUIRE(adam.steps_taken() == 0);
+  Variable fresh_p(p.value().clone(), true);
+  Adam fresh({{"p", fresh_p}}, o);
+  for (Variable* v : {&p, &fresh_p}) v->set_grad(Tensor::from_vector({0.3, -0.7}, {2}, DType::F64));
+  adam.step();
+  fresh.step();
+  REQUIRE(p.value().to_vector() == fresh_p.value().to_vector());
+}
+
 TEST_CASE("Adam: parameters without a gradient are left alone", "[nn][optim]") {
   Variable a(Tensor::full({2}, 1.0, DType::F64), true), b(Tensor::full({2}, 1.0, DType::F64), true);
   Adam adam({{"a", a}, {"b", b}}, AdamOptions{});
