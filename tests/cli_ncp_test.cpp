@@ -76,6 +76,10 @@ TEST_CASE("ncl with ncp: train, info, cluster with each search, eval", "[cli][nc
     REQUIRE(e.contains(key));
   REQUIRE(e["nll"].get<double>() > 0.0);
   REQUIRE(!e.contains("ll1"));
+  // Training from a labeled file: episodes of random class subsets, with different partitions
+  // within a batch.
+  train("--data " + csv + " --label-column label --steps 2", ckpt);
+  REQUIRE_THAT(run_ncl("info " + ckpt).output, Contains("standardize"));
   for (const std::string& path : {csv, ckpt, out, svg}) std::filesystem::remove(path);
 }
 

@@ -4,7 +4,9 @@
 // and Adam: ops_cpu_layout_test.cpp.)
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <limits>
 #include <string>
@@ -436,4 +438,21 @@ TEST_CASE("layer_norm: normalised rows and the saved statistics", "[tensor]") {
     require_close(out.y, f64(y, {R, C}), 1e-13, 1e-14);
     CHECK_THROWS_AS(ops::layer_norm(x, f64({1, 1}, {2}), beta, 1e-5), Error);
   }
+}
+
+TEST_CASE("The CPU backend flushes denormal floats to zero on every thread", "[tensor]") {
+  // Denormals slow every arithmetic instruction down (NCP's late gradients, tensor/cpu/gemm.cpp).
+  // Values are inspected as bits: converting a denormal to double would itself read it as 0.
+  ops::matmul(Tensor::full({2, 2}, 1.0), Tensor::full({2, 2}, 1.0));  // the backend's setup
+  const int64_t n = 1 << 18;  // enough for every thread to take a chunk
+  auto all_zero_bits = [&](const Tensor& t) {
+    const uint32_t* bits = reinterpret_cast<const uint32_t*>(t.raw_data());
+    return std::all_of(bits, bits + n, [](uint32_t b) { return b == 0; });
+  };
+  Tensor tiny = Tensor::empty({n});
+  uint32_t* bits = reinterpret_cast<uint32_t*>(tiny.raw_data());
+  std::fill(bits, bits + n, 0x00400000u);  // 5.9e-39, a denormal F32
+  REQUIRE(!all_zero_bits(tiny));
+  REQUIRE(all_zero_bits(ops::scale(tiny, 1.0)));                           // read as 0 (DAZ)
+  REQUIRE(all_zero_bits(ops::scale(Tensor::full({n}, 1e-30), 1e-10)));    // 1e-40 written as 0 (FTZ)
 }
