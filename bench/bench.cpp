@@ -10,7 +10,7 @@
 //   sgemm rate / step time), peak RSS and the allocator's peak; DAC's step (B=100, whole batch
 //   and micro-batches); NCP's training iteration (B=64, 6 orderings) and its sampling time
 //   (S = 100 clusterings of one dataset of N = 100 and 1000 points, drawn and by beam search).
-// Usage: ncl_bench [--threads T] [--steps S] [--device cpu|cuda] [--only SECTION].
+// Usage: ncl_bench [--threads T] [--steps S] [--device cpu|cuda] [--only SECTION] [--ncp CKPT].
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -27,6 +27,8 @@
 #include "data/mog.h"
 #include "models/dac.h"
 #include "models/ncp.h"
+#include "models/registry.h"
+#include "nn/checkpoint.h"
 #include "models/set_transformer.h"
 #include "nn/optim.h"
 #include "tensor/ops.h"
@@ -118,16 +120,17 @@ StepTiming time_training_step(const models::ClusteringModel& model, const data::
 
 int main(int argc, char** argv) {
   int threads = 0, steps = 20;
-  std::string device_name = "cpu", only;
+  std::string device_name = "cpu", only, ncp_checkpoint;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (arg == "--steps" && i + 1 < argc) steps = std::atoi(argv[++i]);
     else if (arg == "--device" && i + 1 < argc) device_name = argv[++i];
     else if (arg == "--only" && i + 1 < argc) only = argv[++i];
+    else if (arg == "--ncp" && i + 1 < argc) ncp_checkpoint = argv[++i];
     else {
       std::fprintf(stderr, "usage: ncl_bench [--threads T] [--steps S] [--device cpu|cuda] "
-                           "[--only gemm|set-transformer|dac|ncp]\n");
+                           "[--only gemm|set-transformer|dac|ncp] [--ncp CKPT]\n");
       return 2;
     }
   }
@@ -239,8 +242,17 @@ int main(int argc, char** argv) {
                 double(allocator_for(device).stats().peak_bytes_in_use) / (1 << 20));
     std::printf("%-28s %9.1f GFLOP of GEMMs per iteration (the reference's unfolded network: ~140)\n",
                 "", gflop);
-    // Sampling: S = 100 clusterings of one dataset, drawn as one batch.
-    std::printf("\nNCP inference on one dataset, S = 100 (median of 3)\n");
+    // Sampling: S = 100 clusterings of one dataset, drawn as one batch. Its cost depends on the
+    // weights (a trained model's draws agree, so fewer distinct particles): --ncp CKPT times a
+    // trained checkpoint instead of fresh weights.
+    std::unique_ptr<models::ClusteringModel> trained;
+    if (!ncp_checkpoint.empty()) {
+      trained = models::load_model(nn::load_checkpoint(ncp_checkpoint), ncp_checkpoint);
+      trained->to(device);
+    }
+    const models::ClusteringModel& sampler = trained ? *trained : net;
+    std::printf("\nNCP inference on one dataset, S = 100 (median of 3), %s\n",
+                trained ? ncp_checkpoint.c_str() : "fresh weights");
     for (int64_t n : {100, 1000}) {
       data::CrpMogOptions o;
       o.n_min = n, o.n_max = n + 1;
@@ -251,7 +263,7 @@ int main(int argc, char** argv) {
         std::vector<double> times;
         for (int rep = 0; rep < 3; ++rep) {
           auto start = Clock::now();
-          models::ClusterResult r = net.cluster(b.points.to_vector(), options);
+          models::ClusterResult r = sampler.cluster(b.points.to_vector(), options);
           times.push_back(seconds_since(start));
         }
         std::printf("  N = %-5lld %-8s %10.1f ms\n", (long long)n,
