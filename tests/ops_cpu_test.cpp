@@ -456,3 +456,24 @@ TEST_CASE("The CPU backend flushes denormal floats to zero on every thread", "[t
   REQUIRE(all_zero_bits(ops::scale(tiny, 1.0)));                           // read as 0 (DAZ)
   REQUIRE(all_zero_bits(ops::scale(Tensor::full({n}, 1e-30), 1e-10)));    // 1e-40 written as 0 (FTZ)
 }
+
+TEST_CASE("F32 softmax and log-softmax are accurate to float rounding", "[tensor]") {
+  // Rows spanning exp's whole float range below the maximum: entries down to 100 below it
+  // underflow to 0, the rest must match float64 to a few ulp.
+  // The reference runs in float64 on the same (float-rounded) inputs.
+  Tensor x32 = random_tensor({64, 257}, 41, DType::F32, -100.0, 20.0), x64 = x32.to(DType::F64);
+  const std::vector<double> expected = ops::softmax(x64).to_vector();
+  const std::vector<double> got = ops::softmax(x32).to_vector();
+  const std::vector<double> log_expected = ops::log_softmax(x64).to_vector();
+  const std::vector<double> log_got = ops::log_softmax(x32).to_vector();
+  const std::vector<double> x = x64.to_vector();
+  for (size_t i = 0; i < got.size(); ++i) {
+    INFO("entry " << i << " of expected " << expected[i]);
+    // Float rounding of x − max alone moves exp by |x − max|·2^-24 relative; then a few ulp.
+    const size_t row = i / 257;
+    const double top = *std::max_element(x.begin() + row * 257, x.begin() + (row + 1) * 257);
+    const double tolerance = (std::abs(x[i] - top) * 6e-8 + 5e-7) * expected[i] + 1e-37;
+    REQUIRE(std::abs(got[i] - expected[i]) <= tolerance);
+    REQUIRE(log_got[i] == Approx(log_expected[i]).epsilon(1e-6).margin(1e-5));
+  }
+}
