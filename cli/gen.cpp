@@ -60,7 +60,8 @@ Runner add_gen(CLI::App& app) {
   sub->add_option("--data", o->data, "generator: " + generator_list())->required();
   sub->add_option("--datasets", o->datasets, "number of datasets (default 1000)")
       ->check(positive_number());
-  sub->add_option("--batch", o->batch, "datasets per draw; a draw shares N (default 10; 1 for crp-mog, whose draws "
+  sub->add_option("--batch", o->batch,
+                  "datasets per draw; a draw shares N (default 10; 1 for crp-mog, whose draws "
                   "share the partition)")
       ->check(positive_number());
   sub->add_option("--seed", o->seed, "seed (default 0)");

@@ -46,7 +46,8 @@ struct ClusterResult {
   std::vector<Clustering> posterior;
 };
 
-// How the filtering models (DAC) run inference; the Set Transformer ignores it.
+// How DAC (passes, leftovers, anchors) and NCP (search, samples, reading order) run inference;
+// the Set Transformer ignores it.
 enum class Leftovers {
   Nearest,  // each joins the found cluster of highest weighted density (default)
   Own,      // together they form one more cluster

@@ -3,7 +3,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <cstring>
 #include <fstream>
 #include <catch2/catch.hpp>
 #include <cstdio>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "tensor/random.h"
+#include "tensor/safetensors.h"
 
 namespace ncl::test {
 
@@ -85,6 +88,30 @@ Run run_shell(const std::string& command) {
   while (size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) out.append(buffer.data(), n);
   int status = ::pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+void require_refused(const std::vector<Refusal>& cases) {
+  for (const Refusal& c : cases) {
+    Run r = run_ncl(c.args + " < /dev/null");
+    INFO(c.args << "\n" << r.output);
+    REQUIRE(r.code == c.code);
+    REQUIRE_THAT(r.output, Catch::Contains(c.says));
+    REQUIRE(std::count(r.output.begin(), r.output.end(), '\n') <= 2);
+  }
+}
+
+void require_same_checkpoint(const std::string& a, const std::string& b) {
+  TensorFile ta = load_safetensors(a), tb = load_safetensors(b);
+  REQUIRE(ta.metadata.at("step") == tb.metadata.at("step"));
+  REQUIRE(ta.metadata.at("rng") == tb.metadata.at("rng"));
+  REQUIRE(ta.tensors.size() == tb.tensors.size());
+  for (const auto& [name, t] : ta.tensors) {
+    INFO("tensor " << name);
+    const Tensor* u = tb.find(name);
+    REQUIRE(u != nullptr);
+    REQUIRE(u->nbytes() == t.nbytes());
+    REQUIRE(std::memcmp(u->raw_data(), t.raw_data(), t.nbytes()) == 0);
+  }
 }
 
 std::string temp_file(const std::string& name) {

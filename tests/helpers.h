@@ -46,6 +46,19 @@ Run run_shell(const std::string& command);
 // `ncl args` with stdout and stderr together.
 Run run_ncl(const std::string& args);
 
+// A command that ncl must refuse: its arguments, the exit code (2 usage, 1 error) and a piece
+// of the message.
+struct Refusal {
+  std::string args;
+  int code;
+  std::string says;
+};
+// Runs each with stdin from /dev/null: the code, the message, and at most two lines of output.
+void require_refused(const std::vector<Refusal>& cases);
+
+// Two checkpoints from `ncl train` hold the same step, Rng state and tensors, bit for bit.
+void require_same_checkpoint(const std::string& a, const std::string& b);
+
 // The whole file as bytes ("" when it cannot be read).
 std::string read_text(const std::string& path);
 

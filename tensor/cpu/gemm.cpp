@@ -3,7 +3,9 @@
 // BLAS's own threads would mostly wake and wait), else over blocks of C's rows (the Linear
 // layers' one large GEMM). And the naive oracle.
 #include <cblas.h>
+#if defined(__SSE__)
 #include <xmmintrin.h>
+#endif
 
 #include <mutex>
 
@@ -38,10 +40,12 @@ void blas_gemm(const double* a, const double* b, double* c, const GemmArgs& g, i
 // DAZ: inputs) on the calling thread and on every thread of the OpenMP team; threads the team
 // adds later are created by this thread and inherit its floating-point state.
 void flush_denormals() {
+#if defined(__SSE__)
   auto set = [] { _mm_setcsr(_mm_getcsr() | 0x8040); };  // FTZ (bit 15) | DAZ (bit 6)
   set();
 #pragma omp parallel
   set();
+#endif
 }
 
 // OpenBLAS starts with one thread per core; ncl wants it single-threaded (see parallel.h).
