@@ -52,7 +52,7 @@ std::vector<int64_t> widths(int64_t in, int64_t hidden, int64_t layers, int64_t 
 // candidate matrix run over datasets b, points n, candidates k = 0..K_n (point 0 has one
 // candidate, the cluster it opens: it is not scored, but g of it is the cached g(H_0) later).
 struct OrderMaps {
-  int64_t candidates = 0, width = 0;  // R rows; W slots per point
+  int64_t width = 0;                     // W slots per point
   std::shared_ptr<RowMap> cluster_sums;  // (R × B·N): H_k(n) + h_n from the h rows
   std::shared_ptr<RowMap> unread;        // (B·N × B·N): U(n) = Σ_{i>n} q_i
   std::shared_ptr<RowMap> g_sums;        // (R × R): G_k = Σ_{j≠k} g(H_j) + g(H_k + h_n)
@@ -107,7 +107,6 @@ OrderMaps build_maps(const std::vector<std::vector<int>>& labels, int64_t N, DTy
     slots.end_row();
   }
   OrderMaps m;
-  m.candidates = row;
   m.width = width;
   m.cluster_sums = std::make_shared<RowMap>(sums.build(B * N, dtype, device));
   m.g_sums = std::make_shared<RowMap>(gs.build(row, dtype, device));
