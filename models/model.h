@@ -124,5 +124,8 @@ class ClusteringModel : public nn::Module {
 // the Rng is drawn in the same order. Returns the batch's loss. micro_batch <= 0: one chunk.
 double backward_in_chunks(const ClusteringModel& model, const data::Batch& batch,
                           int64_t micro_batch, Rng& rng);
+// The same for any per-batch loss that is a mean over its datasets (NCP's one ordering).
+double backward_in_chunks(const data::Batch& batch, int64_t micro_batch,
+                          const std::function<Variable(const data::Batch&)>& loss);
 
 }  // namespace ncl::models

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "autograd/functions.h"
 #include "tensor/error.h"
@@ -253,27 +254,19 @@ Variable Ncp::loss(const data::Batch& batch, Rng& rng) const {
 }
 
 StepReport Ncp::backward(const data::Batch& batch, int64_t micro_batch, Rng& rng) const {
-  const int64_t B = batch.points.dim(0), N = batch.points.dim(1);
-  const int64_t chunk = micro_batch > 0 ? std::min(micro_batch, B) : B;
+  const int64_t N = batch.points.dim(1);
   const auto orders = draw_orders(config_.orders, N, rng);
   StepReport report;
   std::vector<double> per_point;
   for (const auto& order : orders) {
-    auto [points, labels] = reorder(batch, order);
-    double order_total = 0.0;
-    for (int64_t start = 0; start < B; start += chunk) {
-      const int64_t end = std::min(B, start + chunk);
-      const Tensor part = end - start == B ? points : ops::slice(points, 0, start, end);
-      const std::vector<std::vector<int>> part_labels(labels.begin() + start, labels.begin() + end);
-      const double weight = double(end - start) / double(B);
-      Variable nll = order_nll(Variable(part.to(device())), part_labels);
-      const double value = nll.value().item();
-      order_total += weight * value;
-      if (!std::isfinite(value)) return {value, std::nullopt};  // the caller stops before any update
-      (weight == 1.0 ? nll : nll * weight).backward();
-    }
-    report.loss += order_total;
-    per_point.push_back(order_total / double(N));
+    data::Batch read;
+    std::tie(read.points, read.labels) = reorder(batch, order);
+    const double nll = backward_in_chunks(read, micro_batch, [&](const data::Batch& part) {
+      return order_nll(Variable(part.points.to(device())), part.labels);
+    });
+    if (!std::isfinite(nll)) return {nll, std::nullopt};  // the caller stops before any update
+    report.loss += nll;
+    per_point.push_back(nll / double(N));
   }
   if (per_point.size() >= 2) {
     double mean = 0.0, squares = 0.0;
