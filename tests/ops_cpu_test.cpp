@@ -12,6 +12,7 @@
 #include <string>
 
 #include "tensor/backend.h"
+#include "tensor/cpu/vec_exp.h"
 #include "tensor/ops.h"
 #include "tests/helpers.h"
 
@@ -455,6 +456,29 @@ TEST_CASE("The CPU backend flushes denormal floats to zero on every thread", "[t
   REQUIRE(!all_zero_bits(tiny));
   REQUIRE(all_zero_bits(ops::scale(tiny, 1.0)));                           // read as 0 (DAZ)
   REQUIRE(all_zero_bits(ops::scale(Tensor::full({n}, 1e-30), 1e-10)));    // 1e-40 written as 0 (FTZ)
+}
+
+TEST_CASE("The vectorised F32 exp is within 2 ulp over float's range", "[tensor]") {
+  // Every 1/1024 from −90 to 90 plus the edges; results are compared with float64's exp.
+  std::vector<float> x;
+  for (int i = -90 * 1024; i <= 90 * 1024; ++i) x.push_back(float(i) / 1024.0f);
+  const float inf = std::numeric_limits<float>::infinity();
+  for (float v : {0.0f, -0.0f, 1e-30f, -1e-30f, 88.7228f, -87.3365f, inf, -inf}) x.push_back(v);
+  x.push_back(std::numeric_limits<float>::quiet_NaN());
+  std::vector<float> y(x.size());
+  if (!cpu::exp_vector(x.data(), y.data(), int64_t(x.size()))) {
+    WARN("this CPU has no AVX2+FMA (std::exp is used): skipped");
+    return;
+  }
+  for (size_t i = 0; i < x.size(); ++i) {
+    INFO("exp(" << x[i] << ") = " << y[i]);
+    const double expected = std::exp(double(x[i]));
+    if (std::isnan(x[i])) REQUIRE(std::isnan(y[i]));
+    else if (x[i] < -87.3366f) REQUIRE(y[i] == 0.0f);  // below FLT_MIN: flushed
+    else if (x[i] > 88.7229f) REQUIRE(y[i] == inf);
+    else if (expected >= double(std::numeric_limits<float>::min()))
+      REQUIRE(std::abs(double(y[i]) - expected) <= 2.0 * 0x1p-23 * expected);
+  }
 }
 
 TEST_CASE("F32 softmax and log-softmax are accurate to float rounding", "[tensor]") {

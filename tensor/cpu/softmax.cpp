@@ -2,12 +2,15 @@
 //
 // Stability: subtract the row maximum over unmasked entries before exp, so ±1e4 inputs work.
 // A fully masked row has no maximum; it yields 0 everywhere (never NaN) and zero gradient.
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "tensor/backend.h"
 #include "tensor/cpu/dtype_dispatch.h"
 #include "tensor/cpu/parallel.h"
+#include "tensor/cpu/vec_exp.h"
 
 namespace ncl::cpu {
 namespace {
@@ -19,21 +22,23 @@ const int32_t* mask_row(const Tensor& mask, const SoftmaxArgs& a, int64_t r) {
 }
 
 // Max and log Σ exp(x - max) over the unmasked entries of one row; count = unmasked entries.
+// F32 rows use the vectorised primitives of vec_exp.h.
 template <class T>
 void row_stats(const T* x, const int32_t* m, int64_t cols, T* max_out, T* log_sum, int64_t* count) {
+  *count = m ? std::count(m, m + cols, 0) : cols;
+  if constexpr (std::is_same_v<T, float>) {
+    *max_out = row_max(x, m, cols);
+    *log_sum = std::log(exp_shifted(x, m, *max_out, nullptr, cols));
+    return;
+  }
   T mx = -std::numeric_limits<T>::infinity();
-  int64_t n = 0;
   for (int64_t c = 0; c < cols; ++c)
-    if (!m || !m[c]) {
-      mx = std::max(mx, x[c]);
-      ++n;
-    }
+    if (!m || !m[c]) mx = std::max(mx, x[c]);
   T s = 0;
   for (int64_t c = 0; c < cols; ++c)
     if (!m || !m[c]) s += std::exp(x[c] - mx);
   *max_out = mx;
   *log_sum = std::log(s);
-  *count = n;
 }
 
 }  // namespace
@@ -55,6 +60,15 @@ void softmax_forward(const Tensor& x, const Tensor& mask, Tensor& y, const Softm
           continue;
         }
         // softmax: one exp per entry, y = exp(x - max) / Σ exp(x - max).
+        if constexpr (std::is_same_v<T, float>) {
+          const float mx = row_max(xr, m, a.cols);
+          if (mx == -std::numeric_limits<float>::infinity()) {  // fully masked row
+            std::fill_n(yr, a.cols, 0.0f);
+            continue;
+          }
+          scale_row(yr, 1.0f / exp_shifted(xr, m, mx, yr, a.cols), a.cols);
+          continue;
+        }
         T mx = -std::numeric_limits<T>::infinity();
         if (m) {
           for (int64_t c = 0; c < a.cols; ++c)

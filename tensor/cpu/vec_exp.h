@@ -1,0 +1,27 @@
+// Row primitives of the F32 softmax family, vectorised: exp is a polynomial evaluated 8 floats at
+// a time on CPUs with AVX2 and FMA (chosen at run time; the build stays baseline x86-64), and
+// std::exp elsewhere. Softmax was a quarter of DAC's clustering time with one scalar expf per
+// attention weight (2,000 per point and pass); see vec_exp.cpp for the method and its accuracy.
+//
+// mask: nullptr, or one int32 per entry, nonzero = entry removed (it is skipped and written 0).
+#pragma once
+
+#include <cstdint>
+
+namespace ncl::cpu {
+
+// The largest unmasked x[i]; −inf when n == 0 or every entry is masked.
+float row_max(const float* x, const int32_t* mask, int64_t n);
+
+// y[i] = exp(x[i] − shift) (0 where masked) for i < n; returns their sum. x may equal y; y may
+// be nullptr (only the sum is wanted).
+float exp_shifted(const float* x, const int32_t* mask, float shift, float* y, int64_t n);
+
+// y[i] *= s for i < n.
+void scale_row(float* y, float s, int64_t n);
+
+// y[i] = exp(x[i]) with the vector polynomial when the CPU has it (for tests); returns whether
+// it did (false: std::exp was used).
+bool exp_vector(const float* x, float* y, int64_t n);
+
+}  // namespace ncl::cpu
