@@ -36,7 +36,7 @@ void fill(Tensor& out, double value) {
   dispatch_any(out.dtype(), [&](auto zero) {
     using T = decltype(zero);
     T* p = static_cast<T*>(out.raw_data());
-    std::fill(p, p + out.numel(), T(value));
+    parallel_for(out.numel(), grain(1), [&](int64_t i0, int64_t i1) { std::fill(p + i0, p + i1, T(value)); });
   });
 }
 
@@ -61,19 +61,21 @@ void copy_strided(const Tensor& src, Tensor& dst, const CopyArgs& args) {
     ss[4 - rank + i] = args.src_strides[size_t(i)];
     ds[4 - rank + i] = args.dst_strides[size_t(i)];
   }
+  // Rows (i0, i1, i2) are split over the threads; each is copied by one.
   dispatch_any(src.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* s = static_cast<const T*>(src.raw_data()) + args.src_offset;
     T* d = static_cast<T*>(dst.raw_data()) + args.dst_offset;
-    for (int64_t i0 = 0; i0 < n[0]; ++i0)
-      for (int64_t i1 = 0; i1 < n[1]; ++i1)
-        for (int64_t i2 = 0; i2 < n[2]; ++i2) {
-          const T* sr = s + i0 * ss[0] + i1 * ss[1] + i2 * ss[2];
-          T* dr = d + i0 * ds[0] + i1 * ds[1] + i2 * ds[2];
-          if (ss[3] == 1 && ds[3] == 1) std::memcpy(dr, sr, size_t(n[3]) * sizeof(T));
-          else
-            for (int64_t i3 = 0; i3 < n[3]; ++i3) dr[i3 * ds[3]] = sr[i3 * ss[3]];
-        }
+    parallel_for(n[0] * n[1] * n[2], grain(n[3]), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t i0 = r / (n[1] * n[2]), i1 = r / n[2] % n[1], i2 = r % n[2];
+        const T* sr = s + i0 * ss[0] + i1 * ss[1] + i2 * ss[2];
+        T* dr = d + i0 * ds[0] + i1 * ds[1] + i2 * ds[2];
+        if (ss[3] == 1 && ds[3] == 1) std::memcpy(dr, sr, size_t(n[3]) * sizeof(T));
+        else
+          for (int64_t i3 = 0; i3 < n[3]; ++i3) dr[i3 * ds[3]] = sr[i3 * ss[3]];
+      }
+    });
   });
 }
 
