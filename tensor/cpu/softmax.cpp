@@ -29,16 +29,54 @@ void row_stats(const T* x, const int32_t* m, int64_t cols, T* max_out, T* log_su
   if constexpr (std::is_same_v<T, float>) {
     *max_out = row_max(x, m, cols);
     *log_sum = std::log(exp_shifted(x, m, *max_out, nullptr, cols));
-    return;
+  } else {
+    T mx = -std::numeric_limits<T>::infinity();
+    for (int64_t c = 0; c < cols; ++c)
+      if (!m || !m[c]) mx = std::max(mx, x[c]);
+    T s = 0;
+    for (int64_t c = 0; c < cols; ++c)
+      if (!m || !m[c]) s += std::exp(x[c] - mx);
+    *max_out = mx;
+    *log_sum = std::log(s);
   }
-  T mx = -std::numeric_limits<T>::infinity();
-  for (int64_t c = 0; c < cols; ++c)
-    if (!m || !m[c]) mx = std::max(mx, x[c]);
-  T s = 0;
-  for (int64_t c = 0; c < cols; ++c)
-    if (!m || !m[c]) s += std::exp(x[c] - mx);
-  *max_out = mx;
-  *log_sum = std::log(s);
+}
+
+// One softmax row, y = exp(x − max) / Σ exp(x − max) over the unmasked entries, one exp per
+// entry; masked entries and fully masked rows give 0.
+template <class T>
+void softmax_row(const T* x, const int32_t* m, int64_t cols, T* y) {
+  if constexpr (std::is_same_v<T, float>) {
+    const float mx = row_max(x, m, cols);
+    if (mx == -std::numeric_limits<float>::infinity()) {
+      std::fill_n(y, cols, 0.0f);
+      return;
+    }
+    scale_row(y, 1.0f / exp_shifted(x, m, mx, y, cols), cols);
+  } else {
+    T mx = -std::numeric_limits<T>::infinity();
+    if (m) {
+      for (int64_t c = 0; c < cols; ++c)
+        if (!m[c]) mx = std::max(mx, x[c]);
+    } else {  // no mask (attention in training): branch-free loops
+      for (int64_t c = 0; c < cols; ++c) mx = x[c] > mx ? x[c] : mx;
+    }
+    if (mx == -std::numeric_limits<T>::infinity()) {
+      std::fill_n(y, cols, T(0));
+      return;
+    }
+    T sum = 0;
+    if (m) {
+      for (int64_t c = 0; c < cols; ++c) {
+        T e = m[c] ? T(0) : std::exp(x[c] - mx);
+        y[c] = e;
+        sum += e;
+      }
+    } else {
+      for (int64_t c = 0; c < cols; ++c) sum += y[c] = std::exp(x[c] - mx);
+    }
+    T inv = T(1) / sum;
+    for (int64_t c = 0; c < cols; ++c) y[c] *= inv;
+  }
 }
 
 }  // namespace
@@ -59,39 +97,7 @@ void softmax_forward(const Tensor& x, const Tensor& mask, Tensor& y, const Softm
             yr[c] = (count == 0 || (m && m[c])) ? T(0) : xr[c] - mx - log_sum;
           continue;
         }
-        // softmax: one exp per entry, y = exp(x - max) / Σ exp(x - max).
-        if constexpr (std::is_same_v<T, float>) {
-          const float mx = row_max(xr, m, a.cols);
-          if (mx == -std::numeric_limits<float>::infinity()) {  // fully masked row
-            std::fill_n(yr, a.cols, 0.0f);
-            continue;
-          }
-          scale_row(yr, 1.0f / exp_shifted(xr, m, mx, yr, a.cols), a.cols);
-          continue;
-        }
-        T mx = -std::numeric_limits<T>::infinity();
-        if (m) {
-          for (int64_t c = 0; c < a.cols; ++c)
-            if (!m[c]) mx = std::max(mx, xr[c]);
-        } else {  // no mask (attention in training): branch-free loops
-          for (int64_t c = 0; c < a.cols; ++c) mx = xr[c] > mx ? xr[c] : mx;
-        }
-        if (mx == -std::numeric_limits<T>::infinity()) {  // fully masked row
-          for (int64_t c = 0; c < a.cols; ++c) yr[c] = T(0);
-          continue;
-        }
-        T sum = 0;
-        if (m) {
-          for (int64_t c = 0; c < a.cols; ++c) {
-            T e = m[c] ? T(0) : std::exp(xr[c] - mx);
-            yr[c] = e;
-            sum += e;
-          }
-        } else {
-          for (int64_t c = 0; c < a.cols; ++c) sum += yr[c] = std::exp(xr[c] - mx);
-        }
-        T inv = T(1) / sum;
-        for (int64_t c = 0; c < a.cols; ++c) yr[c] *= inv;
+        softmax_row(xr, m, a.cols, yr);
       }
     });
   });
