@@ -36,7 +36,8 @@ void fill(Tensor& out, double value) {
   dispatch_any(out.dtype(), [&](auto zero) {
     using T = decltype(zero);
     T* p = static_cast<T*>(out.raw_data());
-    parallel_for(out.numel(), grain(1), [&](int64_t i0, int64_t i1) { std::fill(p + i0, p + i1, T(value)); });
+    parallel_for(out.numel(), grain(1),
+                 [&](int64_t i0, int64_t i1) { std::fill(p + i0, p + i1, T(value)); });
   });
 }
 

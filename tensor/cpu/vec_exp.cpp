@@ -1,8 +1,8 @@
 // exp(x) for 8 floats at once (Cody–Waite reduction, Cephes's expf polynomial):
 //   n = round(x / ln 2), r = x − n·ln 2 (ln 2 split in a short high part and a correction, so
 //   n·ln2_hi is exact), exp(r) ≈ 1 + r + r²·p(r) with p of degree 5 on |r| ≤ ln 2 / 2, and
-//   exp(x) = exp(r)·2ⁿ with 2ⁿ built from its exponent bits — as two factors 2^(n/2)·2^(n−n/2),
-//   so n = 128 (x up to 88.72) and n = −126 stay representable.
+//   exp(x) = exp(r)·2ⁿ with 2ⁿ built from its exponent bits — as two factors
+//   2^(n/2)·2^(n−n/2), so n = 128 (x up to 88.72) and n = −126 stay representable.
 // Relative error ≤ 2 ulp where the result is a normal float; x below −87.3365 (results below
 // FLT_MIN, which the backend flushes to zero anyway) gives 0, above 88.7228 +inf, NaN stays NaN.
 //
