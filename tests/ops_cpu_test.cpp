@@ -458,6 +458,22 @@ TEST_CASE("The CPU backend flushes denormal floats to zero on every thread", "[t
   REQUIRE(all_zero_bits(ops::scale(Tensor::full({n}, 1e-30), 1e-10)));    // 1e-40 written as 0 (FTZ)
 }
 
+TEST_CASE("Strided copies and fills large enough to be split over the threads", "[tensor]") {
+  // 64·300·40 = 768,000 entries: many row chunks, each copied by one thread.
+  Tensor x = random_tensor({64, 300, 40}, 7, DType::F32);
+  const std::vector<double> v = x.to_vector();
+  const std::vector<double> p = ops::permute(x, {1, 2, 0}).to_vector();  // (300, 40, 64)
+  for (int64_t a = 0; a < 64; ++a)
+    for (int64_t b = 0; b < 300; ++b)
+      for (int64_t c = 0; c < 40; ++c) REQUIRE(p[(b * 40 + c) * 64 + a] == v[(a * 300 + b) * 40 + c]);
+  Tensor row = random_tensor({1, 1, 40}, 8, DType::F32);
+  const std::vector<double> r = row.to_vector();
+  const std::vector<double> wide = ops::broadcast_to(row, {64, 300, 40}).to_vector();
+  for (size_t i = 0; i < wide.size(); ++i) REQUIRE(wide[i] == r[i % 40]);
+  const std::vector<double> filled = Tensor::full({768000}, 2.5, DType::F32).to_vector();
+  REQUIRE(std::all_of(filled.begin(), filled.end(), [](double f) { return f == 2.5; }));
+}
+
 TEST_CASE("The vectorised F32 exp is within 2^-23 relative over float's range", "[tensor]") {
   // Every 1/1024 from −90 to 90 plus the edges; results are compared with float64's exp
   // (2^-23 relative is 1 to 2 ulp; the polynomial measures at most 1.01 ulp).
