@@ -5,6 +5,10 @@
 // batch, lr, schedule), the data source, the step, Adam's moments and the Rng state. Resuming
 // restores all of it, so an interrupted run continued with --resume produces bit-identical
 // weights to the run that was never interrupted.
+//
+// A run whose loss diverges (nn::DivergenceMonitor; also a non-finite loss or gradient) is
+// rolled back to its last checkpoint — written only while the loss was healthy — and goes on
+// with half the learning rate; the scale and the count are in the checkpoint too.
 #include <algorithm>
 #include <csignal>
 #include <cmath>
@@ -18,6 +22,7 @@
 #include "cli/training_data.h"
 #include "models/registry.h"
 #include "nn/checkpoint.h"
+#include "nn/divergence.h"
 #include "nn/optim.h"
 #include "tensor/error.h"
 
@@ -45,6 +50,13 @@ extern "C" void on_interrupt(int) {
 std::string exact(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+// Four significant digits, for messages.
+std::string short_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", v);
   return buf;
 }
 
@@ -109,7 +121,11 @@ struct Run {
   models::TrainingRecipe recipe;
   uint64_t seed = 0;
   int64_t step = 0;
+  double lr_scale = 1.0;  // halved by every roll-back after a divergence
+  int64_t rollbacks = 0;
 };
+
+constexpr int64_t kMaxRollbacks = 4;
 
 int run_train(TrainOptions& o, CLI::App& sub) {
   apply_threads(o.threads);
@@ -172,6 +188,9 @@ int run_train(TrainOptions& o, CLI::App& sub) {
         resumed.metadata.count("weight_decay") > 0 ? meta_number(resumed, "weight_decay", p) : 0.0;
     if (resumed.metadata.count("restarts") > 0) run.recipe.restarts = parse_restarts(resumed, p);
     set_rng_state(rng, require_meta(resumed, "rng", p), p);
+    if (resumed.metadata.count("lr_scale") > 0) run.lr_scale = meta_number(resumed, "lr_scale", p);
+    if (resumed.metadata.count("rollbacks") > 0)
+      run.rollbacks = int64_t(meta_number(resumed, "rollbacks", p));
     data = open_training_data(run.data, run.label_column, run.labels,
                               models::training_episodes(run.model, run.config), &resumed);
   }
@@ -195,7 +214,7 @@ int run_train(TrainOptions& o, CLI::App& sub) {
   if (run.recipe.decay_at > 0) milestones.push_back(int64_t(run.recipe.decay_at * run.recipe.steps));
   nn::StepSchedule step_schedule{run.recipe.lr, milestones, 0.1};
   nn::CosineSchedule cosine_schedule{run.recipe.lr, run.recipe.steps};
-  auto lr_at = [&](int64_t step) {
+  auto schedule_lr = [&](int64_t step) {
     if (!run.recipe.restarts.empty()) {
       double lr = run.recipe.lr;
       for (const auto& [at, value] : run.recipe.restarts)
@@ -204,6 +223,10 @@ int run_train(TrainOptions& o, CLI::App& sub) {
     }
     return run.recipe.cosine ? cosine_schedule.lr(step) : step_schedule.lr(step);
   };
+  auto lr_at = [&](int64_t step) { return run.lr_scale * schedule_lr(step); };
+  nn::DivergenceMonitor monitor;
+  if (!o.resume.empty()) monitor.from_metadata(resumed.metadata, o.resume);
+  std::string last_good = o.resume;  // the checkpoint a roll-back returns to
 
   auto save = [&](int64_t step) {
     std::map<std::string, std::string> meta{
@@ -224,9 +247,32 @@ int run_train(TrainOptions& o, CLI::App& sub) {
         {"weight_decay", exact(run.recipe.weight_decay)},
         {"restarts", restarts_json(run.recipe.restarts)},
         {"rng", rng_state(rng)},
+        {"lr_scale", exact(run.lr_scale)},
+        {"rollbacks", std::to_string(run.rollbacks)},
         {"command", command_line()}};
+    monitor.to_metadata(meta);
     if (!data->standardizer().identity()) meta["standardize"] = data->standardizer().to_json().dump();
     nn::save_checkpoint(o.out, *model, &adam, meta);
+    last_good = o.out;
+  };
+
+  // Returns the step to continue from: the last good checkpoint's, with the lr halved.
+  auto roll_back = [&](int64_t step, const std::string& why) {
+    NCL_CHECK(!last_good.empty(), why, " at step ", step,
+              ", before this run's first checkpoint; HINT: try a lower --lr");
+    NCL_CHECK(run.rollbacks < kMaxRollbacks, why, " at step ", step, " after ", run.rollbacks,
+              " roll-backs; the last good checkpoint is ", last_good, "; HINT: try a lower --lr");
+    TensorFile good = nn::load_checkpoint(last_good);
+    nn::load_parameters(*model, good);
+    nn::load_optimizer(adam, good);
+    set_rng_state(rng, require_meta(good, "rng", last_good), last_good);
+    monitor.from_metadata(good.metadata, last_good);
+    const int64_t back = int64_t(meta_number(good, "step", last_good));
+    ++run.rollbacks;
+    run.lr_scale *= 0.5;
+    std::fprintf(stderr, "step %lld: %s; rolled back to step %lld (%s) with the lr halved (x%g of the schedule)\n",
+                 (long long)step, why.c_str(), (long long)back, last_good.c_str(), run.lr_scale);
+    return back;
   };
 
   std::fprintf(stderr, "train %s on %s: %lld parameters, steps %lld..%lld, batch %lld, lr %g\n",
@@ -238,7 +284,7 @@ int run_train(TrainOptions& o, CLI::App& sub) {
   std::signal(SIGTERM, on_interrupt);
   using Clock = std::chrono::steady_clock;
   auto start = Clock::now(), last_log = start;
-  int64_t start_step = run.step, logged_steps = 0;
+  int64_t steps_run = 0, logged_steps = 0;
   double loss_sum = 0.0, variance_sum = 0.0;  // variance: NCP's across orderings
   const int64_t stop = o.until > 0 ? std::min(o.until, run.recipe.steps) : run.recipe.steps;
   for (int64_t step = run.step; step < stop; ++step) {
@@ -250,25 +296,31 @@ int run_train(TrainOptions& o, CLI::App& sub) {
     const models::StepReport report =
         model->backward(batch, run.recipe.micro_batch, rng);
     const double value = report.loss;
-    NCL_CHECK(std::isfinite(value), "loss is ", value, " at step ", step,
-              "; the last good checkpoint is ", o.out, "; HINT: try a lower --lr");
-    // A non-finite gradient would poison the weights (and the next checkpoint): stop first.
+    // A non-finite gradient would poison the weights (and the next checkpoint): check first.
     double norm = nn::grad_norm(model->parameters());
-    NCL_CHECK(std::isfinite(norm), "gradient norm is ", norm, " at step ", step,
-              "; the weights were not updated and the last good checkpoint is ", o.out,
-              "; HINT: try a lower --lr");
+    std::string trouble;
+    if (!std::isfinite(value)) trouble = "the loss is " + short_number(value);
+    else if (!std::isfinite(norm)) trouble = "the gradient norm is " + short_number(norm);
+    else if (monitor.update(value))
+      trouble = "the loss diverged (recent average " + short_number(monitor.fast()) + ", best " +
+                short_number(monitor.best()) + ")";
+    if (!trouble.empty()) {
+      step = roll_back(step, trouble) - 1;  // the loop's ++step continues from there
+      continue;
+    }
     if (run.recipe.clip_norm > 0 && norm > run.recipe.clip_norm)
       nn::clip_grad_norm(model->parameters(), run.recipe.clip_norm);
     adam.step();
     loss_sum += value;
     variance_sum += report.order_variance.value_or(0.0);
     ++logged_steps;
+    ++steps_run;
     const int64_t done = step + 1;
     auto now = Clock::now();
     double since_log = std::chrono::duration<double>(now - last_log).count();
     if (since_log >= o.log_every || done == stop) {
       double elapsed = std::chrono::duration<double>(now - start).count();
-      double rate = double(done - start_step) / elapsed;
+      double rate = double(steps_run) / elapsed;
       char variance[48] = "";
       if (report.order_variance)
         std::snprintf(variance, sizeof variance, "  order-var %.2e", variance_sum / double(logged_steps));
@@ -286,7 +338,14 @@ int run_train(TrainOptions& o, CLI::App& sub) {
                            "--out %s`\n", o.out.c_str(), (long long)done, o.out.c_str(), o.out.c_str());
       return 130;
     }
-    if (done % o.checkpoint_every == 0 || done == stop) save(done);
+    if (done == stop) {
+      save(done);
+    } else if (done % o.checkpoint_every == 0) {
+      // Only healthy states become checkpoints, so a roll-back lands on one.
+      if (monitor.healthy()) save(done);
+      else std::fprintf(stderr, "step %lld: no checkpoint while the loss is above its best (score %.1f)\n",
+                        (long long)done, monitor.score());
+    }
   }
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);

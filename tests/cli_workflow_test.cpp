@@ -261,6 +261,39 @@ TEST_CASE("ncl train: --until then --resume gives the uninterrupted run's bits",
   for (const std::string& path : {a, b, b3}) std::filesystem::remove(path);
 }
 
+TEST_CASE("ncl train: a diverging run rolls back to its last checkpoint with the lr halved", "[cli]") {
+  // 300 healthy steps, then resumed at lr 0.1 (100× the recipe's), which makes this small
+  // model's loss explode within a few steps. Each divergence returns to the step-300
+  // checkpoint (the later ones are skipped while the loss is high) with half the lr; after
+  // four roll-backs the run either trains on at 1/16 of that lr or stops with one clear error,
+  // and in both cases nothing of the good checkpoint is lost.
+  const std::string ckpt = temp_file("diverge.safetensors");
+  train_small(ckpt, 300, "--seed 2");
+  Run run = run_ncl("train --resume " + ckpt + " --out " + ckpt +
+                    " --steps 600 --lr 0.1 --checkpoint-every 50 --log-every 0 --threads 1");
+  INFO(run.output);
+  const auto lines = lines_of(run.output);
+  const long rollbacks = std::count_if(lines.begin(), lines.end(), [](const std::string& l) {
+    return l.find("rolled back to step 300 (" ) != std::string::npos &&
+           l.find("with the lr halved") != std::string::npos;
+  });
+  REQUIRE(rollbacks >= 1);
+  REQUIRE(rollbacks <= 4);
+  REQUIRE_THAT(run.output, Contains("the loss diverged") || Contains("is inf") || Contains("is nan"));
+  TensorFile after = load_safetensors(ckpt);
+  if (run.code == 0) {
+    REQUIRE(after.metadata.at("step") == "600");
+    REQUIRE(std::stol(after.metadata.at("rollbacks")) == rollbacks);
+    REQUIRE(std::stod(after.metadata.at("lr_scale")) == std::ldexp(1.0, -int(rollbacks)));
+  } else {
+    REQUIRE(run.code == 1);
+    REQUIRE(rollbacks == 4);
+    REQUIRE_THAT(lines.back(), Contains("after 4 roll-backs") && Contains("HINT"));
+    REQUIRE(after.metadata.at("step") == "300");  // the good checkpoint, untouched
+  }
+  std::filesystem::remove(ckpt);
+}
+
 TEST_CASE("ncl train: Ctrl-C saves a resumable checkpoint and exits 130", "[cli]") {
   // SIGINT to a background job of a non-interactive sh: the shell starts it with SIGINT
   // ignored, and ncl's own handler (installed before the first step) overrides that. The script
