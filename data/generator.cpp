@@ -9,7 +9,7 @@
 namespace ncl::data {
 
 Batch MogK4::sample(int64_t batch, Rng& rng) const {
-  NCL_CHECK(batch >= 1, "mog-k4: batch must be >= 1, got ", batch);
+  NCL_CHECK(batch >= 1, name_, ": batch must be >= 1, got ", batch);
   const int64_t K = 4, D = 2, N = rng.randint(n_min_, n_max_);
   const double stddev = 0.3;
   Batch out;
@@ -35,13 +35,14 @@ Batch MogK4::sample(int64_t batch, Rng& rng) const {
 }
 
 std::vector<std::string> generator_names() {
-  return {"mog-k4", "mog", "mog-4", "mog-12", "warped-mog", "warped-4", "warped-12", "crp-mog"};
+  return {"mog-k4", "mog-k4-paper", "mog", "mog-4", "mog-12", "warped-mog", "warped-4", "warped-12", "crp-mog"};
 }
 
 // `mog` and `warped-mog` are DAC's training data (K ≤ 4, N ∈ [300, 1000)); the -4 / -12 names
 // are its benchmark settings (K ≤ 4, N ∈ [300, 1000) and K ≤ 12, N ∈ [900, 3000)).
 std::unique_ptr<Generator> make_generator(const std::string& name) {
   if (name == "mog-k4") return std::make_unique<MogK4>();
+  if (name == "mog-k4-paper") return std::make_unique<MogK4>(100, 501, name);
   if (name == "mog" || name == "mog-4") return std::make_unique<Mog>(name, 4, 1000);
   if (name == "mog-12") return std::make_unique<Mog>(name, 12, 3000);
   if (name == "warped-mog" || name == "warped-4") return std::make_unique<WarpedMog>(name, 4, 1000);

@@ -67,6 +67,30 @@ TEST_CASE("mog-k4: shapes, label range, weights and stddev follow the specificat
   }
 }
 
+TEST_CASE("mog-k4-paper: the same mixture with the paper's N in [100, 500]", "[data]") {
+  std::unique_ptr<Generator> paper = make_generator("mog-k4-paper");
+  REQUIRE(paper->name() == "mog-k4-paper");
+  REQUIRE(paper->dim() == 2);
+  REQUIRE(paper->max_clusters() == 4);
+  Rng rng(2);
+  int64_t smallest = 1000, largest = 0;
+  for (int draw = 0; draw < 400; ++draw) {
+    const int64_t N = paper->sample(1, rng).points.dim(1);
+    smallest = std::min(smallest, N);
+    largest = std::max(largest, N);
+  }
+  REQUIRE(smallest >= 100);
+  REQUIRE(largest <= 500);
+  REQUIRE(smallest < 120);  // the range is used, not just its middle
+  REQUIRE(largest > 480);
+  // Apart from N the draws are mog-k4's: same seed, same mixture.
+  Rng a(3), b(3);
+  Batch from_paper = paper->sample(2, a);
+  Batch from_code = MogK4(100, 501).sample(2, b);
+  REQUIRE(from_paper.truth[1].means == from_code.truth[1].means);
+  REQUIRE(from_paper.labels == from_code.labels);
+}
+
 TEST_CASE("mog-k4: the same seed draws the same batch, another seed another", "[data]") {
   MogK4 generator;
   Rng a(7), b(7), c(8);
