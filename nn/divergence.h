@@ -1,17 +1,17 @@
 // DivergenceMonitor: notices a training run whose loss is drifting away, so `ncl train` can
 // roll back to its last healthy checkpoint instead of finishing with a ruined model.
 //
-// Why: trained with the published recipe (Adam 1e-3, no clipping), the Set Transformer's
-// loss has twice left its minimum near step 35,000 — over a few hundred steps it rose from
-// 1.6 to 10 and then blew up (a mixture component collapsing onto a point), after which
-// Adam's inflated second moments froze the weights where they were.
+// Why: with the published recipe (Adam 1e-3, no clipping) both full Set Transformer runs left
+// their minimum near step 35,000 (one ended in NaN, one at ARI 0.006). Resumed at lr 1e-3
+// from the trained model, its loss rose from 1.6 to 10 over 200 steps and then blew up (a
+// mixture component collapsing onto a point); the weights never recovered.
 //
 // How: `fast` is a running average of the loss over about kFastWindow steps, `noise` the
 // running mean absolute deviation of single steps from it (over about kNoiseWindow steps,
 // updated only while healthy), `best` the lowest `fast` since warm-up. The run has diverged
 // when (fast − best) / noise exceeds kDivergedZ; a healthy run stays below 3 (measured: 0.9
-// over the first 3,000 steps of the Set Transformer, 2.8 at its end, 0.5 on DAC), and the
-// drift above reached 6 when its loss was 2.2 and 9 at 5. Checkpoints are written only while
+// over the first 3,000 steps of the Set Transformer, 2.8 over 1,350 healthy steps of the
+// resumed run above, 0.5 on DAC), and that run's drift scored 6 at loss 2.2 and 9 at 5. Checkpoints are written only while
 // the score is below kHealthyZ, so the last one is always a state worth returning to.
 // Losses may be negative (DAC's is BCE − LL): the score is shift- and scale-free.
 #pragma once
