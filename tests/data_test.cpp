@@ -138,7 +138,7 @@ TEST_CASE("mog-k4: each label's points scatter around its true mean with stddev 
 }
 
 TEST_CASE("make_generator knows every listed name and names them otherwise", "[data]") {
-  REQUIRE(generator_names().size() == 8);
+  REQUIRE(generator_names().size() == 9);
   for (const std::string& name : generator_names()) {
     REQUIRE(make_generator(name)->name() == name);
     REQUIRE(make_generator(name)->dim() == 2);
