@@ -35,7 +35,8 @@ Batch MogK4::sample(int64_t batch, Rng& rng) const {
 }
 
 std::vector<std::string> generator_names() {
-  return {"mog-k4", "mog-k4-paper", "mog", "mog-4", "mog-12", "warped-mog", "warped-4", "warped-12", "crp-mog"};
+  return {"mog-k4",     "mog-k4-paper", "mog",       "mog-4",  "mog-12",
+          "warped-mog", "warped-4",     "warped-12", "crp-mog"};
 }
 
 // `mog` and `warped-mog` are DAC's training data (K ≤ 4, N ∈ [300, 1000)); the -4 / -12 names
