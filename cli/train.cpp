@@ -46,13 +46,6 @@ extern "C" void on_interrupt(int) {
   std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C stops at once
 }
 
-// Doubles as text that reads back to the same value.
-std::string exact(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
 // Four significant digits, for messages.
 std::string short_number(double v) {
   char buf[32];
@@ -81,12 +74,7 @@ const std::string& require_meta(const TensorFile& f, const std::string& key, con
 
 // A number stored in checkpoint metadata, or ncl::Error naming the key.
 double meta_number(const TensorFile& f, const std::string& key, const std::string& path) {
-  const std::string& text = require_meta(f, key, path);
-  char* end = nullptr;
-  double v = std::strtod(text.c_str(), &end);
-  NCL_CHECK(!text.empty() && end == text.c_str() + text.size() && std::isfinite(v), path,
-            ": checkpoint metadata '", key, "' is not a number: '", text, "'");
-  return v;
+  return nn::metadata_number(require_meta(f, key, path), key, path);
 }
 
 // Restarts as checkpoint metadata: a JSON list of [step, lr] pairs.
@@ -239,15 +227,15 @@ int run_train(TrainOptions& o, CLI::App& sub) {
         {"step", std::to_string(step)},
         {"steps", std::to_string(run.recipe.steps)},
         {"batch", std::to_string(run.recipe.batch)},
-        {"lr", exact(run.recipe.lr)},
-        {"decay_at", exact(run.recipe.decay_at)},
-        {"clip_norm", exact(run.recipe.clip_norm)},
+        {"lr", nn::exact_decimal(run.recipe.lr)},
+        {"decay_at", nn::exact_decimal(run.recipe.decay_at)},
+        {"clip_norm", nn::exact_decimal(run.recipe.clip_norm)},
         {"cosine", run.recipe.cosine ? "1" : "0"},
         {"micro_batch", std::to_string(run.recipe.micro_batch)},
-        {"weight_decay", exact(run.recipe.weight_decay)},
+        {"weight_decay", nn::exact_decimal(run.recipe.weight_decay)},
         {"restarts", restarts_json(run.recipe.restarts)},
         {"rng", rng_state(rng)},
-        {"lr_scale", exact(run.lr_scale)},
+        {"lr_scale", nn::exact_decimal(run.lr_scale)},
         {"rollbacks", std::to_string(run.rollbacks)},
         {"command", command_line()}};
     monitor.to_metadata(meta);

@@ -1,5 +1,8 @@
 #include "nn/checkpoint.h"
 
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <set>
 
 namespace ncl::nn {
@@ -67,6 +70,22 @@ void load_optimizer(Adam& optimizer, const TensorFile& checkpoint) {
   for (const auto& entry : checkpoint.tensors)
     if (is_optimizer_state(entry.first)) state.push_back(entry);
   optimizer.load_state(state, std::stoll(step->second));
+}
+
+std::string exact_decimal(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+double metadata_number(const std::string& text, const std::string& key, const std::string& path,
+                       bool allow_inf) {
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  NCL_CHECK(!text.empty() && end == text.c_str() + text.size() && !std::isnan(v) &&
+                (allow_inf || std::isfinite(v)),
+            path, ": checkpoint metadata '", key, "' is not a number: '", text, "'");
+  return v;
 }
 
 }  // namespace ncl::nn

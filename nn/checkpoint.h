@@ -32,4 +32,11 @@ void load_parameters(Module& module, const TensorFile& checkpoint);
 // Restores Adam's moments and step from a checkpoint written with an optimizer.
 void load_optimizer(Adam& optimizer, const TensorFile& checkpoint);
 
+// Numbers in metadata: exact_decimal writes 17 significant digits, which read back to the
+// same double; metadata_number parses such text (the whole of it, finite unless allow_inf)
+// or throws ncl::Error naming the file, the key and the text.
+std::string exact_decimal(double v);
+double metadata_number(const std::string& text, const std::string& key, const std::string& path,
+                       bool allow_inf = false);
+
 }  // namespace ncl::nn

@@ -2,21 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 
+#include "nn/checkpoint.h"
 #include "tensor/error.h"
 
 namespace ncl::nn {
 namespace {
 
 constexpr double kNoiseFrozenZ = 2;  // above this score a step's deviation is not "noise"
-
-std::string exact_text(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
 
 }  // namespace
 
@@ -39,10 +32,10 @@ bool DivergenceMonitor::update(double loss) {
 }
 
 void DivergenceMonitor::to_metadata(std::map<std::string, std::string>& meta) const {
-  meta["divergence.fast"] = exact_text(fast_);
-  meta["divergence.noise"] = exact_text(noise_);
-  meta["divergence.best"] = exact_text(best_);  // "inf" during warm-up
-  meta["divergence.score"] = exact_text(score_);
+  meta["divergence.fast"] = exact_decimal(fast_);
+  meta["divergence.noise"] = exact_decimal(noise_);
+  meta["divergence.best"] = exact_decimal(best_);  // "inf" during warm-up
+  meta["divergence.score"] = exact_decimal(score_);
   meta["divergence.seen"] = std::to_string(seen_);
 }
 
@@ -53,13 +46,7 @@ void DivergenceMonitor::from_metadata(const std::map<std::string, std::string>& 
   auto number = [&](const char* key, bool allow_inf) {
     auto it = meta.find(key);
     NCL_CHECK(it != meta.end(), path, ": checkpoint lacks '", key, "' metadata");
-    const std::string& text = it->second;
-    char* end = nullptr;
-    double v = std::strtod(text.c_str(), &end);
-    NCL_CHECK(!text.empty() && end == text.c_str() + text.size() && !std::isnan(v) &&
-                  (allow_inf || std::isfinite(v)),
-              path, ": checkpoint metadata '", key, "' is not a number: '", text, "'");
-    return v;
+    return metadata_number(it->second, key, path, allow_inf);
   };
   fast_ = number("divergence.fast", false);
   noise_ = number("divergence.noise", false);
