@@ -117,8 +117,8 @@ Variable Dac::log_density(const Variable& points, const Variable& theta) const {
   return gaussian_log_density(points, mean, stddev);  // (B, N)
 }
 
-FilterOutput Dac::forward(const Variable& points, const Tensor& key_mask,
-                          const std::vector<int64_t>& anchors, bool with_density) const {
+Dac::Proposal Dac::propose(const Variable& points, const Tensor& key_mask,
+                           const std::vector<int64_t>& anchors) const {
   const int64_t D = config_.dim_input, W = config_.dim;
   NCL_CHECK(points.rank() == 3 && points.dim(2) == D, name(), ": points ", points.shape(),
             " must be (B, N, ", D, ")");
@@ -145,9 +145,21 @@ FilterOutput Dac::forward(const Variable& points, const Tensor& key_mask,
                          : concat({slice(raw, 1, 0, D),
                                    add_scalar(softplus(slice(raw, 1, D, 2 * D)), config_.min_stddev)},
                                   1);
-  Variable member = decoder_->forward(join_->forward(H, cluster), key_mask);  // (B, N, W)
+  return {H, cluster, theta};
+}
+
+Variable Dac::propose_theta(const Variable& points, const Tensor& key_mask,
+                            const std::vector<int64_t>& anchors) const {
+  return propose(points, key_mask, anchors).theta;
+}
+
+FilterOutput Dac::forward(const Variable& points, const Tensor& key_mask,
+                          const std::vector<int64_t>& anchors, bool with_density) const {
+  Proposal p = propose(points, key_mask, anchors);
+  const int64_t B = points.dim(0), N = points.dim(1);
+  Variable member = decoder_->forward(join_->forward(p.H, p.cluster), key_mask);  // (B, N, W)
   return {reshape(logit_->forward(member), {B, N}),
-          with_density ? log_density(points, theta) : Variable(), theta};
+          with_density ? log_density(points, p.theta) : Variable(), p.theta};
 }
 
 Variable Dac::loss(const data::Batch& batch, Rng& rng) const {
@@ -209,159 +221,6 @@ Variable Dac::loss(const data::Batch& batch, Rng& rng) const {
   for (int64_t b = 0; b < B; ++b)
     if (best[b] >= 0) select[b * K + best[b]] = 1.0 / double(used);
   return sum_all(candidate * constant(select, {B, K}));
-}
-
-std::vector<double> Dac::densities(const std::vector<double>& points, const Tensor& theta) const {
-  const int64_t D = config_.dim_input, N = int64_t(points.size()) / D, K = theta.dim(0);
-  std::vector<double> out(K * N);
-  if (!flow_) {
-    std::vector<double> t = theta.to_vector();
-    const double half_log_2pi = 0.5 * std::log(2.0 * std::numbers::pi);
-    for (int64_t k = 0; k < K; ++k) {
-      const double* mean = &t[k * 2 * D];
-      const double* stddev = mean + D;
-      for (int64_t n = 0; n < N; ++n) {
-        double ll = 0.0;
-        for (int64_t d = 0; d < D; ++d) {
-          double z = (points[n * D + d] - mean[d]) / stddev[d];
-          ll -= 0.5 * z * z + std::log(stddev[d]) + half_log_2pi;
-        }
-        out[k * N + n] = ll;
-      }
-    }
-    return out;
-  }
-  // The flow: every point under every cluster's context, K groups of N rows.
-  std::vector<double> tiled;
-  tiled.reserve(K * N * D);
-  for (int64_t k = 0; k < K; ++k) tiled.insert(tiled.end(), points.begin(), points.end());
-  Variable x(Tensor::from_vector(tiled, {K * N, D}, DType::F32).to(device()));
-  return flow_->log_prob(x, Variable(theta.to(device()))).value().to_vector();
-}
-
-ClusterResult Dac::cluster(const std::vector<double>& points, const InferenceOptions& options) const {
-  const int64_t D = config_.dim_input, N = int64_t(points.size()) / D;
-  NCL_CHECK(N >= 1 && int64_t(points.size()) == N * D, name(), ": ", points.size(),
-            " values do not form points of dimension ", D);
-  NCL_CHECK(options.max_passes >= 1, name(), ": max_passes must be >= 1");
-  NoGradGuard no_grad;
-  Rng rng(options.seed);
-  std::vector<int> labels(N, -1);
-  std::vector<int64_t> remaining(N);
-  for (int64_t n = 0; n < N; ++n) remaining[n] = n;
-  std::vector<std::vector<double>> thetas;  // θ (P) of every cluster found
-  std::vector<double> unused;  // θ of a last pass that claimed nothing (run on `remaining`)
-  ClusterResult result;
-
-  // One pass over the remaining points: their logits and the proposed θ.
-  auto run_pass = [&](std::vector<double>& logits, int64_t& anchor) {
-    const int64_t n = int64_t(remaining.size());
-    std::vector<double> x(n * D);
-    for (int64_t i = 0; i < n; ++i)
-      std::copy_n(points.begin() + remaining[i] * D, D, x.begin() + i * D);
-    Variable input(Tensor::from_vector(x, {1, n, D}, DType::F32).to(device()));
-    anchor = anchor_ ? rng.randint(0, n) : -1;
-    FilterOutput out = forward(input, {}, anchor_ ? std::vector<int64_t>{anchor} : std::vector<int64_t>{},
-                               /*with_density=*/false);
-    ++result.passes;
-    logits = out.logits.value().to_vector();
-    return out.theta.value().to_vector();
-  };
-
-  while (!remaining.empty() && result.passes < options.max_passes) {
-    std::vector<double> logits;
-    int64_t anchor = -1;
-    std::vector<double> theta = run_pass(logits, anchor);
-    std::vector<int64_t> unclaimed;
-    const int cluster = int(thetas.size());
-    for (int64_t i = 0; i < int64_t(remaining.size()); ++i) {
-      if (logits[i] > 0.0 || i == anchor) labels[remaining[i]] = cluster;
-      else unclaimed.push_back(remaining[i]);
-    }
-    if (unclaimed.size() == remaining.size()) {  // claimed nothing: the next pass would too
-      unused = std::move(theta);
-      break;
-    }
-    thetas.push_back(std::move(theta));
-    remaining = std::move(unclaimed);
-  }
-
-  result.leftovers = int64_t(remaining.size());
-  const bool own = !remaining.empty() && (thetas.empty() || options.leftovers == Leftovers::Own);
-  if (own) {  // a pass on the leftovers (the last one, if it ran on them) makes their cluster
-    std::vector<double> logits;
-    int64_t anchor = -1;
-    thetas.push_back(unused.empty() ? run_pass(logits, anchor) : unused);
-    for (int64_t n : remaining) labels[n] = int(thetas.size()) - 1;
-  } else if (!remaining.empty() && options.leftovers == Leftovers::First) {
-    for (int64_t n : remaining) labels[n] = 0;
-  }
-  const int64_t K = int64_t(thetas.size()), P = int64_t(thetas.front().size());
-  std::vector<double> theta_values;
-  for (const auto& t : thetas) theta_values.insert(theta_values.end(), t.begin(), t.end());
-  Tensor theta = Tensor::from_vector(theta_values, {K, P}, DType::F32);
-  std::vector<double> ll = densities(points, theta);  // (K, N)
-
-  std::vector<double> counts(K, 0.0);
-  for (int label : labels)
-    if (label >= 0) counts[label] += 1.0;
-  auto log_weights = [&](const std::vector<double>& c, double total) {
-    std::vector<double> w(K);
-    for (int64_t k = 0; k < K; ++k) w[k] = std::log(c[k] / total + 1e-10);
-    return w;
-  };
-  if (!remaining.empty() && options.leftovers == Leftovers::Nearest) {
-    // Weights from the claimed points only, then each leftover to its most likely cluster.
-    std::vector<double> lw = log_weights(counts, double(N - int64_t(remaining.size())));
-    for (int64_t n : remaining) {
-      int64_t best = 0;
-      for (int64_t k = 1; k < K; ++k)
-        if (ll[k * N + n] + lw[k] > ll[best * N + n] + lw[best]) best = k;
-      labels[n] = int(best);
-      counts[best] += 1.0;
-    }
-  }
-
-  // The mixture of the clusters' densities with their shares of the points as weights.
-  std::vector<double> lw = log_weights(counts, double(N));
-  result.clusters = K;
-  result.labels = labels;
-  result.membership.resize(N * K);
-  double total_ll = 0.0;
-  for (int64_t n = 0; n < N; ++n) {
-    double top = -std::numeric_limits<double>::infinity();
-    for (int64_t k = 0; k < K; ++k) top = std::max(top, ll[k * N + n] + lw[k]);
-    double sum = 0.0;
-    for (int64_t k = 0; k < K; ++k) sum += result.membership[n * K + k] = std::exp(ll[k * N + n] + lw[k] - top);
-    for (int64_t k = 0; k < K; ++k) result.membership[n * K + k] /= sum;
-    total_ll += top + std::log(sum);
-  }
-  result.log_likelihood = total_ll / double(N);
-  if (!flow_) {
-    data::GaussianMixture mixture{D, std::vector<double>(K), {}, {}};
-    for (int64_t k = 0; k < K; ++k) {
-      mixture.weights[k] = counts[k] / double(N);
-      for (int64_t d = 0; d < D; ++d) {
-        mixture.means.push_back(theta_values[k * P + d]);
-        mixture.stddevs.push_back(theta_values[k * P + D + d]);
-      }
-    }
-    result.mixture = mixture;
-  } else {
-    // The flow mixture's density for plots (valid while this model is alive).
-    result.log_density = [this, theta, lw, K](const std::vector<double>& at) {
-      const int64_t M = int64_t(at.size()) / config_.dim_input;
-      std::vector<double> per_cluster = densities(at, theta), out(M);
-      for (int64_t m = 0; m < M; ++m) {
-        double top = -std::numeric_limits<double>::infinity(), sum = 0.0;
-        for (int64_t k = 0; k < K; ++k) top = std::max(top, per_cluster[k * M + m] + lw[k]);
-        for (int64_t k = 0; k < K; ++k) sum += std::exp(per_cluster[k * M + m] + lw[k] - top);
-        out[m] = top + std::log(sum);
-      }
-      return out;
-    };
-  }
-  return result;
 }
 
 }  // namespace ncl::models

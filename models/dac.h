@@ -17,7 +17,7 @@
 //        mean_n BCE(logit_n, [label_n = k]) − mean_{n in k} ll_n;  mean over datasets.
 //   anc: anchor a ~ U{0..N−1} per dataset, target t_n = [label_n = label_a];
 //        mean over all B·N of BCE(logit, t) − mean over datasets of mean_{n: t_n} ll_n.
-// Inference: see cluster() below.
+// Inference: see cluster() below and models/dac_inference.cpp.
 #pragma once
 
 #include <memory>
@@ -62,6 +62,9 @@ class Dac : public ClusteringModel {
   // only the remaining ones, and computes it separately).
   FilterOutput forward(const Variable& points, const Tensor& key_mask = {},
                        const std::vector<int64_t>& anchors = {}, bool with_density = true) const;
+  // θ (B, P) alone: the encoder and the PMA of forward(), without the membership head.
+  Variable propose_theta(const Variable& points, const Tensor& key_mask = {},
+                         const std::vector<int64_t>& anchors = {}) const;
   // log p(x | θ): points (B, N, D) under θ (B, P) -> (B, N).
   Variable log_density(const Variable& points, const Variable& theta) const;
 
@@ -71,13 +74,15 @@ class Dac : public ClusteringModel {
   // Adam 5e-4, cosine to 0, clip 10, B = 100; 20k steps (gaussian) or 40k (maf).
   TrainingRecipe recipe() const override;
   Variable loss(const data::Batch& batch, Rng& rng) const override;
-  // Pass i runs on the points no earlier pass claimed (they are dropped from the set, so later
-  // passes cost less) and claims those with logit > 0; the anchored model draws its anchor
+  // Filtering passes on the points no earlier pass claimed (dropped from the set, so later
+  // passes cost less), each claiming those with logit > 0; the anchored model draws its anchor
   // among them from Rng(options.seed) and always claims it. Stops when every point is claimed,
   // when a pass claims nothing (the min model would repeat it), or after options.max_passes.
-  // Points left then are placed by options.leftovers. The clusters' weights are their shares of
-  // the points; membership is each point's posterior over the clusters' densities, and the
-  // log-likelihood is that mixture's (no refinement step).
+  // Points left then are placed by options.leftovers. With options.refine, each cluster's θ is
+  // proposed again from its members alone and every point joins its most probable cluster
+  // (models/dac_inference.cpp). The clusters' weights are their shares of the points;
+  // membership is each point's posterior over the clusters' densities, and the
+  // log-likelihood is that mixture's.
   ClusterResult cluster(const std::vector<double>& points,
                         const InferenceOptions& options = {}) const override;
 
@@ -87,6 +92,12 @@ class Dac : public ClusteringModel {
  private:
   // Log-density of `points` (N, D) under each pass's θ (K, P) -> (K, N) row-major.
   std::vector<double> densities(const std::vector<double>& points, const Tensor& theta) const;
+  // The encoder's output H_X (B, N, W), the pooled cluster H_θ (B, 1, W) and θ (B, P).
+  struct Proposal {
+    Variable H, cluster, theta;
+  };
+  Proposal propose(const Variable& points, const Tensor& key_mask,
+                   const std::vector<int64_t>& anchors) const;
 
   DacConfig config_;
   std::unique_ptr<nn::MAB> anchor_;           // "anchor" (anc only): X attends to its anchor

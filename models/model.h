@@ -61,6 +61,9 @@ struct InferenceOptions {
   uint64_t seed = 0;  // anchored models draw their anchors from Rng(seed); NCP its order and draws
   Search search = Search::Sample;
   int64_t samples = 100;  // S
+  // DAC: propose each cluster's θ again from its members alone, then give every point to its
+  // most probable cluster (off: the passes' own θ and claims, as the reference code does).
+  bool refine = true;
 };
 
 // Adam settings and schedule the published recipe uses; `ncl train` flags override them.

@@ -44,13 +44,6 @@ std::vector<std::string> lines_of(const std::string& text) {
   return lines;
 }
 
-// A shell command's exit code and standard output only (stderr discarded).
-Run run_shell_stdout(const std::string& command) { return run_shell(command + " 2>/dev/null"); }
-
-Run run_ncl_stdout(const std::string& args) {
-  return run_shell_stdout(std::string(NCL_BINARY) + " " + args);
-}
-
 // Trains the small model for `steps` steps into a new checkpoint at `path`.
 void train_small(const std::string& path, int steps, const std::string& extra = "") {
   Run r = run_ncl("train " + kSmall + " --steps " + std::to_string(steps) + " --log-every 0 " +

@@ -179,7 +179,7 @@ TEST_CASE("DAC losses equal a direct computation of the reference formulas", "[m
   }
 }
 
-TEST_CASE("DAC: a masked point changes nothing for the others", "[models][dac]") {
+TEST_CASE("DAC: a masked point changes nothing for the others; propose_theta is forward's θ", "[models][dac]") {
   for (const auto& [density, loss] : kVariants) {
     INFO(density << " density, " << loss << " loss");
     Rng rng(15);
@@ -206,6 +206,9 @@ TEST_CASE("DAC: a masked point changes nothing for the others", "[models][dac]")
     FilterOutput masked = net.forward(Variable(all), i32(mask, {1, N}), anchor_full);
     FilterOutput reduced = net.forward(Variable(f64(kept_points, {1, M, 2})), {}, anchor_kept);
     require_close(masked.theta.value(), reduced.theta.value(), 1e-10, 1e-12);
+    // propose_theta (the refinement's pass) is forward's θ without the membership head.
+    require_close(net.propose_theta(Variable(all), i32(mask, {1, N}), anchor_full).value(),
+                  masked.theta.value(), 0.0, 0.0);
     std::vector<double> logits = masked.logits.value().to_vector(), ll = masked.log_density.value().to_vector();
     std::vector<double> kept_logits, kept_ll;
     for (int64_t n : kept) kept_logits.push_back(logits[n]), kept_ll.push_back(ll[n]);
@@ -224,10 +227,13 @@ TEST_CASE("DAC inference assigns every point exactly once, under every leftover 
     INFO(density << " density, " << loss << " loss");
     Rng rng(18);
     Dac net(tiny_config(density, loss), rng);
+    for (bool refine : {false, true})
     for (Leftovers policy : {Leftovers::Nearest, Leftovers::Own, Leftovers::First})
       for (int64_t passes : {1, 2, 50}) {
-        INFO("policy " << int(policy) << ", max passes " << passes);
-        ClusterResult r = net.cluster(points, {passes, policy, 0});
+        INFO("refine " << refine << ", policy " << int(policy) << ", max passes " << passes);
+        InferenceOptions options{passes, policy, 0};
+        options.refine = refine;
+        ClusterResult r = net.cluster(points, options);
         REQUIRE(int64_t(r.labels.size()) == N);
         REQUIRE(r.clusters >= 1);
         std::vector<int64_t> counts(r.clusters, 0);
@@ -244,6 +250,11 @@ TEST_CASE("DAC inference assigns every point exactly once, under every leftover 
           for (int64_t k = 0; k < r.clusters; ++k) sum += r.membership[n * r.clusters + k];
           REQUIRE(sum == Approx(1.0).epsilon(1e-9));
         }
+        if (refine)  // refined: every point is in its most probable cluster
+          for (int64_t n = 0; n < N; ++n) {
+            const double* m = &r.membership[n * r.clusters];
+            REQUIRE(std::max_element(m, m + r.clusters) - m == r.labels[n]);
+          }
         REQUIRE(std::isfinite(*r.log_likelihood));
         REQUIRE(r.mixture.has_value() == (density == "gaussian"));
         REQUIRE(bool(r.log_density) == (density == "maf"));
@@ -263,10 +274,15 @@ TEST_CASE("DAC: permuting the points permutes the labels (min model)", "[models]
   std::reverse(order.begin(), order.end());
   std::vector<double> shuffled;
   for (int64_t n : order) shuffled.insert(shuffled.end(), points.begin() + 2 * n, points.begin() + 2 * n + 2);
-  ClusterResult a = net.cluster(points), b = net.cluster(shuffled);
-  REQUIRE(a.clusters == b.clusters);
-  for (int64_t i = 0; i < N; ++i) REQUIRE(b.labels[i] == a.labels[order[i]]);
-  REQUIRE(*b.log_likelihood == Approx(*a.log_likelihood).epsilon(1e-5));
+  for (bool refine : {false, true}) {
+    INFO("refine " << refine);
+    InferenceOptions options;
+    options.refine = refine;
+    ClusterResult a = net.cluster(points, options), b = net.cluster(shuffled, options);
+    REQUIRE(a.clusters == b.clusters);
+    for (int64_t i = 0; i < N; ++i) REQUIRE(b.labels[i] == a.labels[order[i]]);
+    REQUIRE(*b.log_likelihood == Approx(*a.log_likelihood).epsilon(1e-5));
+  }
 }
 
 TEST_CASE("DAC: each variant overfits one batch", "[models][dac][slow]") {

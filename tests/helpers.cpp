@@ -79,6 +79,8 @@ std::string read_text(const std::string& path) {
 }
 
 Run run_ncl(const std::string& args) { return run_shell(std::string(NCL_BINARY) + " " + args + " 2>&1"); }
+Run run_shell_stdout(const std::string& command) { return run_shell(command + " 2>/dev/null"); }
+Run run_ncl_stdout(const std::string& args) { return run_shell_stdout(std::string(NCL_BINARY) + " " + args); }
 
 Run run_shell(const std::string& command) {
   FILE* pipe = ::popen(command.c_str(), "r");

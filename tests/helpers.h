@@ -45,6 +45,9 @@ struct Run {
 Run run_shell(const std::string& command);
 // `ncl args` with stdout and stderr together.
 Run run_ncl(const std::string& args);
+// The same with standard output only (stderr discarded).
+Run run_shell_stdout(const std::string& command);
+Run run_ncl_stdout(const std::string& args);
 
 // A command that ncl must refuse: its arguments, the exit code (2 usage, 1 error) and a piece
 // of the message.

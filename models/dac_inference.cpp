@@ -1,0 +1,238 @@
+// DAC inference (models/dac.h): clustering one set by filtering, in four steps.
+//   1. Filtering: pass i runs the network on the points no earlier pass claimed (dropped from
+//      the set, not only masked, so later passes cost less) and claims those with logit > 0.
+//   2. Leftovers: points no pass claimed are placed by InferenceOptions::leftovers.
+//   3. Refinement (InferenceOptions::refine, on by default): every cluster's θ is proposed
+//      again from its members alone, a set holding one cluster, where the proposal has nothing
+//      to tell apart (the encoder and PMA only, no membership head). Then every point joins the
+//      cluster of highest weighted density π_k p(x | θ_k), π the clusters' shares, repeated
+//      until no point moves; clusters left empty are dropped. Off, the densities are those of the passes that found the
+//      clusters, as in the reference code (reference notes §3.8).
+//   4. The mixture: weights = shares of the points, densities p(x | θ_k); its mean per-point
+//      log-likelihood and each point's posterior over the clusters.
+#include <cmath>
+#include <limits>
+#include <numbers>
+
+#include "autograd/functions.h"
+#include "models/dac.h"
+#include "tensor/error.h"
+
+namespace ncl::models {
+namespace {
+
+// log(c_k / total + 1e-10) per cluster: the mixture weights of clusters with c_k points.
+std::vector<double> log_weights(const std::vector<double>& counts, double total) {
+  std::vector<double> w(counts.size());
+  for (size_t k = 0; k < counts.size(); ++k) w[k] = std::log(counts[k] / total + 1e-10);
+  return w;
+}
+
+// The k maximising ll[k·N + n] + lw[k]: point n's most probable cluster.
+int most_probable(const std::vector<double>& ll, const std::vector<double>& lw, int64_t N, int64_t n) {
+  int best = 0;
+  for (int k = 1; k < int(lw.size()); ++k)
+    if (ll[k * N + n] + lw[k] > ll[best * N + n] + lw[best]) best = k;
+  return best;
+}
+
+}  // namespace
+
+std::vector<double> Dac::densities(const std::vector<double>& points, const Tensor& theta) const {
+  const int64_t D = config_.dim_input, N = int64_t(points.size()) / D, K = theta.dim(0);
+  std::vector<double> out(K * N);
+  if (!flow_) {
+    std::vector<double> t = theta.to_vector();
+    const double half_log_2pi = 0.5 * std::log(2.0 * std::numbers::pi);
+    for (int64_t k = 0; k < K; ++k) {
+      const double* mean = &t[k * 2 * D];
+      const double* stddev = mean + D;
+      for (int64_t n = 0; n < N; ++n) {
+        double ll = 0.0;
+        for (int64_t d = 0; d < D; ++d) {
+          double z = (points[n * D + d] - mean[d]) / stddev[d];
+          ll -= 0.5 * z * z + std::log(stddev[d]) + half_log_2pi;
+        }
+        out[k * N + n] = ll;
+      }
+    }
+    return out;
+  }
+  // The flow: every point under every cluster's context, K groups of N rows.
+  std::vector<double> tiled;
+  tiled.reserve(K * N * D);
+  for (int64_t k = 0; k < K; ++k) tiled.insert(tiled.end(), points.begin(), points.end());
+  Variable x(Tensor::from_vector(tiled, {K * N, D}, DType::F32).to(device()));
+  return flow_->log_prob(x, Variable(theta.to(device()))).value().to_vector();
+}
+
+ClusterResult Dac::cluster(const std::vector<double>& points, const InferenceOptions& options) const {
+  const int64_t D = config_.dim_input, N = int64_t(points.size()) / D;
+  NCL_CHECK(N >= 1 && int64_t(points.size()) == N * D, name(), ": ", points.size(),
+            " values do not form points of dimension ", D);
+  NCL_CHECK(options.max_passes >= 1, name(), ": max_passes must be >= 1");
+  NoGradGuard no_grad;
+  Rng rng(options.seed);
+  ClusterResult result;
+
+  // The points with these indices as one set (1, n, D), and an anchor among them (anchored
+  // model; none for the min model).
+  auto set_of = [&](const std::vector<int64_t>& indices) {
+    const int64_t n = int64_t(indices.size());
+    std::vector<double> x(n * D);
+    for (int64_t i = 0; i < n; ++i) std::copy_n(points.begin() + indices[i] * D, D, x.begin() + i * D);
+    return Variable(Tensor::from_vector(x, {1, n, D}, DType::F32).to(device()));
+  };
+  auto draw_anchor = [&](int64_t n) { return anchor_ ? rng.randint(0, n) : int64_t(-1); };
+  auto anchors = [](int64_t anchor) {
+    return anchor >= 0 ? std::vector<int64_t>{anchor} : std::vector<int64_t>{};
+  };
+
+  // 1. Filtering.
+  std::vector<int> labels(N, -1);
+  std::vector<int64_t> remaining(N);
+  for (int64_t n = 0; n < N; ++n) remaining[n] = n;
+  std::vector<std::vector<double>> thetas;  // θ (P) of every cluster found
+  std::vector<double> unused;  // θ of a last pass that claimed nothing (run on `remaining`)
+  // One pass over the remaining points: their logits, the proposed θ and the anchor (or −1).
+  auto run_pass = [&](std::vector<double>& logits, int64_t& anchor) {
+    anchor = draw_anchor(int64_t(remaining.size()));
+    FilterOutput out = forward(set_of(remaining), {}, anchors(anchor), /*with_density=*/false);
+    ++result.passes;
+    logits = out.logits.value().to_vector();
+    return out.theta.value().to_vector();
+  };
+  while (!remaining.empty() && result.passes < options.max_passes) {
+    std::vector<double> logits;
+    int64_t anchor = -1;
+    std::vector<double> theta = run_pass(logits, anchor);
+    std::vector<int64_t> unclaimed;
+    const int cluster = int(thetas.size());
+    for (int64_t i = 0; i < int64_t(remaining.size()); ++i) {
+      if (logits[i] > 0.0 || i == anchor) labels[remaining[i]] = cluster;
+      else unclaimed.push_back(remaining[i]);
+    }
+    if (unclaimed.size() == remaining.size()) {  // claimed nothing: the next pass would too
+      unused = std::move(theta);
+      break;
+    }
+    thetas.push_back(std::move(theta));
+    remaining = std::move(unclaimed);
+  }
+
+  // 2. Leftovers.
+  result.leftovers = int64_t(remaining.size());
+  const bool own = !remaining.empty() && (thetas.empty() || options.leftovers == Leftovers::Own);
+  if (own) {  // a pass on the leftovers (the last one, if it ran on them) makes their cluster
+    std::vector<double> logits;
+    int64_t anchor = -1;
+    thetas.push_back(unused.empty() ? run_pass(logits, anchor) : unused);
+    for (int64_t n : remaining) labels[n] = int(thetas.size()) - 1;
+  } else if (!remaining.empty() && options.leftovers == Leftovers::First) {
+    for (int64_t n : remaining) labels[n] = 0;
+  }
+  const int64_t P = int64_t(thetas.front().size());
+  auto theta_tensor = [&] {  // (K, P)
+    std::vector<double> values;
+    for (const auto& t : thetas) values.insert(values.end(), t.begin(), t.end());
+    return Tensor::from_vector(values, {int64_t(thetas.size()), P}, DType::F32);
+  };
+  Tensor theta = theta_tensor();
+  std::vector<double> ll = densities(points, theta);  // (K, N)
+  auto count_points = [&] {
+    std::vector<double> counts(thetas.size(), 0.0);
+    for (int label : labels)
+      if (label >= 0) counts[label] += 1.0;
+    return counts;
+  };
+  std::vector<double> counts = count_points();
+  if (!remaining.empty() && options.leftovers == Leftovers::Nearest) {
+    // Weights from the claimed points only, then each leftover to its most likely cluster.
+    std::vector<double> lw = log_weights(counts, double(N - int64_t(remaining.size())));
+    for (int64_t n : remaining) labels[n] = most_probable(ll, lw, N, n);
+    counts = count_points();
+  }
+
+  // 3. Refinement.
+  if (options.refine) {
+    std::vector<std::vector<int64_t>> members(thetas.size());
+    for (int64_t n = 0; n < N; ++n) members[labels[n]].push_back(n);
+    for (size_t k = 0; k < thetas.size(); ++k) {
+      const int64_t anchor = draw_anchor(int64_t(members[k].size()));
+      thetas[k] = propose_theta(set_of(members[k]), {}, anchors(anchor)).value().to_vector();
+    }
+    ll = densities(points, theta_tensor());
+    // Each point to its most probable cluster, the weights following the shares, until no
+    // point moves. Every move raises Σ_n log π_{label n} p(x_n | θ_{label n}), and so does
+    // updating π to the shares, so no labelling repeats and the loop ends.
+    for (bool moved = true; moved;) {
+      moved = false;
+      std::vector<double> lw = log_weights(counts, double(N));
+      for (int64_t n = 0; n < N; ++n) {
+        const int best = most_probable(ll, lw, N, n);
+        moved |= best != labels[n];
+        labels[n] = best;
+      }
+      counts = count_points();
+    }
+    // Drop the clusters no point chose, renumbering the rest in order.
+    std::vector<int> renumber(thetas.size(), -1);
+    std::vector<std::vector<double>> kept_thetas;
+    std::vector<double> kept_ll;
+    for (size_t k = 0; k < thetas.size(); ++k) {
+      if (counts[k] == 0.0) continue;
+      renumber[k] = int(kept_thetas.size());
+      kept_thetas.push_back(std::move(thetas[k]));
+      kept_ll.insert(kept_ll.end(), ll.begin() + int64_t(k) * N, ll.begin() + int64_t(k + 1) * N);
+    }
+    for (int& label : labels) label = renumber[label];
+    thetas = std::move(kept_thetas);
+    ll = std::move(kept_ll);
+    counts = count_points();
+  }
+  theta = theta_tensor();
+
+  // 4. The mixture of the clusters' densities with their shares of the points as weights.
+  const int64_t K = int64_t(thetas.size());
+  std::vector<double> lw = log_weights(counts, double(N));
+  result.clusters = K;
+  result.labels = labels;
+  result.membership.resize(N * K);
+  double total_ll = 0.0;
+  for (int64_t n = 0; n < N; ++n) {
+    double top = -std::numeric_limits<double>::infinity();
+    for (int64_t k = 0; k < K; ++k) top = std::max(top, ll[k * N + n] + lw[k]);
+    double sum = 0.0;
+    for (int64_t k = 0; k < K; ++k) sum += result.membership[n * K + k] = std::exp(ll[k * N + n] + lw[k] - top);
+    for (int64_t k = 0; k < K; ++k) result.membership[n * K + k] /= sum;
+    total_ll += top + std::log(sum);
+  }
+  result.log_likelihood = total_ll / double(N);
+  if (!flow_) {
+    data::GaussianMixture mixture{D, std::vector<double>(K), {}, {}};
+    for (int64_t k = 0; k < K; ++k) {
+      mixture.weights[k] = counts[k] / double(N);
+      for (int64_t d = 0; d < D; ++d) {
+        mixture.means.push_back(thetas[k][d]);
+        mixture.stddevs.push_back(thetas[k][D + d]);
+      }
+    }
+    result.mixture = mixture;
+  } else {
+    // The flow mixture's density for plots (valid while this model is alive).
+    result.log_density = [this, theta, lw, K](const std::vector<double>& at) {
+      const int64_t M = int64_t(at.size()) / config_.dim_input;
+      std::vector<double> per_cluster = densities(at, theta), out(M);
+      for (int64_t m = 0; m < M; ++m) {
+        double top = -std::numeric_limits<double>::infinity(), sum = 0.0;
+        for (int64_t k = 0; k < K; ++k) top = std::max(top, per_cluster[k * M + m] + lw[k]);
+        for (int64_t k = 0; k < K; ++k) sum += std::exp(per_cluster[k * M + m] + lw[k] - top);
+        out[m] = top + std::log(sum);
+      }
+      return out;
+    };
+  }
+  return result;
+}
+
+}  // namespace ncl::models
