@@ -77,11 +77,15 @@ ClusterResult Dac::cluster(const std::vector<double>& points, const InferenceOpt
 
   // The points with these indices as one set (1, n, D), and an anchor among them (anchored
   // model; none for the min model).
+  auto gather = [&](const std::vector<int64_t>& indices) {  // (n, D) row-major
+    std::vector<double> x(indices.size() * D);
+    for (size_t i = 0; i < indices.size(); ++i)
+      std::copy_n(points.begin() + indices[i] * D, D, x.begin() + i * D);
+    return x;
+  };
   auto set_of = [&](const std::vector<int64_t>& indices) {
     const int64_t n = int64_t(indices.size());
-    std::vector<double> x(n * D);
-    for (int64_t i = 0; i < n; ++i) std::copy_n(points.begin() + indices[i] * D, D, x.begin() + i * D);
-    return Variable(Tensor::from_vector(x, {1, n, D}, DType::F32).to(device()));
+    return Variable(Tensor::from_vector(gather(indices), {1, n, D}, DType::F32).to(device()));
   };
   auto draw_anchor = [&](int64_t n) { return anchor_ ? rng.randint(0, n) : int64_t(-1); };
   auto anchors = [](int64_t anchor) {
@@ -137,8 +141,6 @@ ClusterResult Dac::cluster(const std::vector<double>& points, const InferenceOpt
     for (const auto& t : thetas) values.insert(values.end(), t.begin(), t.end());
     return Tensor::from_vector(values, {int64_t(thetas.size()), P}, DType::F32);
   };
-  Tensor theta = theta_tensor();
-  std::vector<double> ll = densities(points, theta);  // (K, N)
   auto count_points = [&] {
     std::vector<double> counts(thetas.size(), 0.0);
     for (int label : labels)
@@ -148,8 +150,10 @@ ClusterResult Dac::cluster(const std::vector<double>& points, const InferenceOpt
   std::vector<double> counts = count_points();
   if (!remaining.empty() && options.leftovers == Leftovers::Nearest) {
     // Weights from the claimed points only, then each leftover to its most likely cluster.
-    std::vector<double> lw = log_weights(counts, double(N - int64_t(remaining.size())));
-    for (int64_t n : remaining) labels[n] = most_probable(ll, lw, N, n);
+    const int64_t L = int64_t(remaining.size());
+    std::vector<double> lw = log_weights(counts, double(N - L));
+    std::vector<double> ll = densities(gather(remaining), theta_tensor());  // (K, L)
+    for (int64_t i = 0; i < L; ++i) labels[remaining[i]] = most_probable(ll, lw, L, i);
     counts = count_points();
   }
 
@@ -161,7 +165,9 @@ ClusterResult Dac::cluster(const std::vector<double>& points, const InferenceOpt
       const int64_t anchor = draw_anchor(int64_t(members[k].size()));
       thetas[k] = propose_theta(set_of(members[k]), {}, anchors(anchor)).value().to_vector();
     }
-    ll = densities(points, theta_tensor());
+  }
+  std::vector<double> ll = densities(points, theta_tensor());  // (K, N)
+  if (options.refine) {
     // Each point to its most probable cluster, the weights following the shares, until no
     // point moves. Every move raises Σ_n log π_{label n} p(x_n | θ_{label n}), and so does
     // updating π to the shares, so no labelling repeats and the loop ends.
@@ -190,7 +196,7 @@ ClusterResult Dac::cluster(const std::vector<double>& points, const InferenceOpt
     ll = std::move(kept_ll);
     counts = count_points();
   }
-  theta = theta_tensor();
+  Tensor theta = theta_tensor();
 
   // 4. The mixture of the clusters' densities with their shares of the points as weights.
   const int64_t K = int64_t(thetas.size());
