@@ -1,9 +1,6 @@
 #include "models/dac.h"
 
 #include <algorithm>
-#include <cmath>
-#include <limits>
-#include <numbers>
 
 #include "autograd/functions.h"
 #include "tensor/error.h"

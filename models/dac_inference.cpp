@@ -10,6 +10,7 @@
 //      clusters, as in the reference code (reference notes §3.8).
 //   4. The mixture: weights = shares of the points, densities p(x | θ_k); its mean per-point
 //      log-likelihood and each point's posterior over the clusters.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numbers>
@@ -75,9 +76,9 @@ ClusterResult Dac::cluster(const std::vector<double>& points, const InferenceOpt
   Rng rng(options.seed);
   ClusterResult result;
 
-  // The points with these indices as one set (1, n, D), and an anchor among them (anchored
-  // model; none for the min model).
-  auto gather = [&](const std::vector<int64_t>& indices) {  // (n, D) row-major
+  // The points with these indices, as rows (n, D) and as one set (1, n, D); an anchor index
+  // among n points (anchored model; −1, no anchor, for the min model).
+  auto gather = [&](const std::vector<int64_t>& indices) {
     std::vector<double> x(indices.size() * D);
     for (size_t i = 0; i < indices.size(); ++i)
       std::copy_n(points.begin() + indices[i] * D, D, x.begin() + i * D);
