@@ -82,10 +82,10 @@ void add_inference_options(CLI::App* sub, models::InferenceOptions& options) {
                   "density (nearest, default), form one more cluster (own), or join cluster 0 "
                   "(first: the reference code's behaviour)")
       ->transform(CLI::CheckedTransformer(policies));
-  sub->add_flag("--no-refine", [&options](int64_t) { options.refine = false; },
-                "dac/dac-maf: keep each pass's own density and claims, as the reference code does "
-                "(default: propose each cluster's density again from its members alone, then give "
-                "every point to its most probable cluster)");
+  sub->add_flag_callback("--no-refine", [&options] { options.refine = false; },
+                         "dac/dac-maf: keep each pass's own density and claims, as the reference "
+                         "code does (default: propose each cluster's density again from its "
+                         "members alone, then give every point to its most probable cluster)");
   const std::map<std::string, models::Search> searches{{"sample", models::Search::Sample},
                                                        {"beam", models::Search::Beam},
                                                        {"greedy", models::Search::Greedy}};
