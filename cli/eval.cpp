@@ -6,12 +6,15 @@
 // model's mixture (LL), after one EM step (LL1, where the model has it), under the true
 // mixture (oracle, where known), and the time cluster() took. Every figure is averaged over
 // datasets. JSON keys: ari, nmi, ami, k_mae, ll, oracle_ll, ll1, ms_per_dataset (+ datasets).
+// --per-dataset FILE also writes one JSON object per line and dataset: its scores, true and found
+// cluster counts, and the labels found — to see which datasets a model gets wrong.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -25,7 +28,7 @@ namespace ncl::cli {
 namespace {
 
 struct EvalOptions {
-  std::string model, data, format = "text", label_column = "-1", labels;
+  std::string model, data, format = "text", label_column = "-1", labels, per_dataset;
   int64_t datasets = 1000;
   uint64_t seed = 0;
   std::string device = "cpu";
@@ -96,6 +99,7 @@ int run_eval(const EvalOptions& o) {
                                                    : "";
   Sums s;
   const double shift = loaded.standardizer.log_scale();
+  std::string lines;  // --per-dataset
   using Clock = std::chrono::steady_clock;
   auto last_log = Clock::now();
   for (const data::Dataset& d : datasets) {
@@ -105,7 +109,8 @@ int run_eval(const EvalOptions& o) {
     auto start = Clock::now();
     loaded.standardizer.apply(x);
     models::ClusterResult r = loaded.model->cluster(x, o.inference);
-    s.seconds += std::chrono::duration<double>(Clock::now() - start).count();
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    s.seconds += seconds;
     data::ClusteringScores scores = data::score_clustering(d.labels, r.labels);
     s.ari += scores.ari;
     s.nmi += scores.nmi;
@@ -115,7 +120,22 @@ int run_eval(const EvalOptions& o) {
     if (r.log_likelihood_em) s.ll1 += *r.log_likelihood_em - shift, ++s.with_ll1;
     s.passes += double(r.passes);
     s.leftovers += double(r.leftovers);
-    if (d.truth) s.oracle += data::mean_log_likelihood(*d.truth, d.points), ++s.with_oracle;
+    const double oracle = d.truth ? data::mean_log_likelihood(*d.truth, d.points) : NAN;
+    if (d.truth) s.oracle += oracle, ++s.with_oracle;
+    if (!o.per_dataset.empty()) {
+      nlohmann::json line{{"dataset", s.datasets},
+                          {"n", d.labels.size()},
+                          {"k", std::set<int>(d.labels.begin(), d.labels.end()).size()},
+                          {"k_hat", std::set<int>(r.labels.begin(), r.labels.end()).size()},
+                          {"ari", scores.ari},
+                          {"nmi", scores.nmi},
+                          {"ami", scores.ami},
+                          {"ms", 1e3 * seconds}};
+      if (r.log_likelihood) line["ll"] = *r.log_likelihood - shift;
+      if (d.truth) line["oracle_ll"] = oracle;
+      line["labels"] = r.labels;
+      lines += line.dump() + "\n";
+    }
     // NCP: the per-point NLL it gives the true clustering (held-out data), not timed
     if (auto nll = loaded.model->partition_nll(x, d.labels, o.inference.seed)) s.nll += *nll, ++s.with_nll;
     ++s.datasets;
@@ -124,6 +144,7 @@ int run_eval(const EvalOptions& o) {
       last_log = Clock::now();
     }
   }
+  if (!o.per_dataset.empty()) write_text_file(o.per_dataset, lines);
   const double n = double(s.datasets);
   nlohmann::json j{{"model", loaded.model->name()},
                    {"checkpoint", model_path},
@@ -172,6 +193,9 @@ Runner add_eval(CLI::App& app) {
   sub->add_option("--format", o->format, "text or json")->check(CLI::IsMember({"text", "json"}));
   sub->add_option("--label-column", o->label_column, "label column of a CSV file (default -1, last)");
   sub->add_option("--labels", o->labels, "labels of an NPY file (1-D integer .npy)");
+  sub->add_option("--per-dataset", o->per_dataset,
+                  "also write each dataset's scores, k, k_hat and labels to FILE, one JSON object "
+                  "per line");
   add_inference_options(sub, o->inference);
   add_device_options(sub, o->device, o->threads);
   return [o]() { return run_eval(*o); };

@@ -1,9 +1,13 @@
 // The ncl binary with the filtering models (dac, dac-maf), on small networks: train → info →
-// cluster (JSON, SVG with ellipses or density contours) → eval on a DAC benchmark; the anchored
+// cluster (JSON, SVG with ellipses or density contours) → eval on a DAC benchmark (with its
+// --per-dataset lines); the anchored
 // loss resumes bit for bit (it draws anchors from the run's Rng); bad DAC options are refused.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "tensor/safetensors.h"
@@ -12,6 +16,7 @@
 using namespace ncl;
 using namespace ncl::test;
 using Catch::Contains;
+using Catch::WithinAbs;
 using nlohmann::json;
 
 namespace {
@@ -75,7 +80,30 @@ TEST_CASE("ncl with dac and dac-maf: train, info, cluster, plot, eval", "[cli][d
                             "ms_per_dataset"})
       REQUIRE(e.contains(key));
     REQUIRE(!e.contains("ll1"));
-    for (const std::string& path : {ckpt, out, svg}) std::filesystem::remove(path);
+
+    // --per-dataset: one line per dataset whose scores average to the summary's.
+    const std::string lines_path = temp_file("dac_cli.jsonl");
+    Run per = run_ncl_stdout("eval --model " + ckpt + " --data mog-4 --datasets 3 --format json "
+                             "--per-dataset " + lines_path);
+    REQUIRE(per.code == 0);
+    REQUIRE(json::parse(per.output)["ari"].get<double>() == e["ari"].get<double>());
+    std::istringstream lines(read_text(lines_path));
+    double ari = 0, k_abs = 0;
+    int count = 0;
+    for (std::string line; std::getline(lines, line); ++count) {
+      json l = json::parse(line);
+      REQUIRE(l["dataset"] == count);
+      REQUIRE(l["labels"].size() == l["n"].get<size_t>());
+      std::set<int> found(l["labels"].begin(), l["labels"].end());
+      REQUIRE(found.size() == l["k_hat"].get<size_t>());
+      REQUIRE(l.contains("oracle_ll"));
+      ari += l["ari"].get<double>();
+      k_abs += std::abs(l["k_hat"].get<double>() - l["k"].get<double>());
+    }
+    REQUIRE(count == 3);
+    REQUIRE_THAT(ari / 3, WithinAbs(e["ari"].get<double>(), 1e-12));
+    REQUIRE_THAT(k_abs / 3, WithinAbs(e["k_mae"].get<double>(), 1e-12));
+    for (const std::string& path : {ckpt, out, svg, lines_path}) std::filesystem::remove(path);
   }
   std::filesystem::remove(csv);
 }
