@@ -88,6 +88,22 @@ nlohmann::json result_json(const LoadedModel& loaded, const std::string& model_p
   return j;
 }
 
+// Every generator's points lie within ±50 of the origin and a file's training points, being
+// standardised, within a few units of it: far beyond that a model's output means little.
+constexpr double kTrainedExtent = 100.0;
+
+void warn_if_far_out(const std::vector<double>& standardized, const std::string& input) {
+  double extent = 0.0;
+  for (double v : standardized) extent = std::max(extent, std::abs(v));
+  if (extent > kTrainedExtent)
+    std::fprintf(stderr,
+                 "ncl: warning: %s: a point lies %.3g from the origin in the model's units, far "
+                 "beyond any data it was trained on (within about ±%g), so its clustering means "
+                 "little; HINT: train on data like this (`ncl train --data FILE` standardises "
+                 "it)\n",
+                 input.c_str(), extent, kTrainedExtent);
+}
+
 int run_cluster(const ClusterOptions& o) {
   apply_threads(o.threads);
   std::string model_path = o.model.empty() ? default_checkpoint_path() : o.model;
@@ -100,7 +116,9 @@ int run_cluster(const ClusterOptions& o) {
   const int64_t D = points.features.dim(1), N = points.features.dim(0);
   std::vector<double> raw = points.features.to_vector(), x = raw;
   loaded.standardizer.apply(x);
+  warn_if_far_out(x, o.input);
   models::ClusterResult result = loaded.model->cluster(x, o.inference);
+  const int clusters = data::count_clusters(result.labels);
   std::optional<data::GaussianMixture> components;
   if (result.mixture) components = loaded.standardizer.unapply(*result.mixture);
 
@@ -124,11 +142,12 @@ int run_cluster(const ClusterOptions& o) {
       };
     write_text_file(o.plot, render_svg(raw, D, result.labels, components,
                                        o.input + ": " + loaded.model->name() + ", " +
-                                           std::to_string(data::count_clusters(result.labels)) +
-                                           " clusters",
+                                           std::to_string(clusters) + " cluster" +
+                                           (clusters == 1 ? "" : "s"),
                                        density));
   }
-  std::fprintf(stderr, "%lld points -> %d clusters", (long long)N, data::count_clusters(result.labels));
+  std::fprintf(stderr, "%lld point%s -> %d cluster%s", (long long)N, N == 1 ? "" : "s", clusters,
+               clusters == 1 ? "" : "s");
   if (!result.posterior.empty())
     std::fprintf(stderr, " (NLL %.3f; %zu distinct clusterings)", result.posterior.front().nll,
                  result.posterior.size());

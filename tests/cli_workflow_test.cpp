@@ -374,6 +374,19 @@ TEST_CASE("ncl: bad input gives the right exit code and one clear line", "[cli]"
     std::string three = file_with("three.csv", "1,2,3\n4,5,6\n");
     require_error(run_ncl(cluster + three), {"3 features", "expects 2"});
   }
+  SECTION("points far beyond any training data: a warning, and still a clustering") {
+    std::string far = file_with("far.csv", "x,y\n1e6,2\n");
+    Run r = run_ncl(cluster + far + " -o " + temp_file("far_labels.csv"));
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    REQUIRE_THAT(r.output, Contains("ncl: warning: " + far + ": a point lies 1e+06 from the origin") &&
+                               Contains("HINT") && Contains("1 point -> 1 cluster\n"));
+    REQUIRE(std::regex_match(read_text(temp_file("far_labels.csv")), std::regex("label\n[0-9]+\n")));
+    std::string near = file_with("near.csv", "x,y\n1,2\n3,4\n");
+    Run quiet = run_ncl(cluster + near + " -o " + temp_file("far_labels.csv"));
+    REQUIRE(quiet.code == 0);
+    REQUIRE_THAT(quiet.output, !Contains("warning") && Contains("2 points -> "));
+  }
   SECTION("checkpoints: corrupt, truncated, or a benchmark given as --model") {
     std::string corrupt = file_with("corrupt.safetensors", "definitely not a checkpoint");
     require_error(run_ncl("cluster --model " + corrupt + " " + csv), {corrupt, "HINT"});
