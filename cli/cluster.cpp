@@ -117,7 +117,9 @@ int run_cluster(const ClusterOptions& o) {
   std::vector<double> raw = points.features.to_vector(), x = raw;
   loaded.standardizer.apply(x);
   warn_if_far_out(x, o.input);
-  models::ClusterResult result = loaded.model->cluster(x, o.inference);
+  models::InferenceOptions inference = o.inference;
+  inference.progress = progress_printer("cluster");
+  models::ClusterResult result = loaded.model->cluster(x, inference);
   const int clusters = data::count_clusters(result.labels);
   std::optional<data::GaussianMixture> components;
   if (result.mixture) components = loaded.standardizer.unapply(*result.mixture);

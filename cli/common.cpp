@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <memory>
 
 #include "models/registry.h"
 #include "nn/checkpoint.h"
@@ -46,6 +47,23 @@ std::string format_duration(double seconds) {
   else if (s >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
   else std::snprintf(buf, sizeof buf, "%lds", s);
   return buf;
+}
+
+std::function<void(int64_t, int64_t)> progress_printer(const std::string& what) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point start = Clock::now();
+  auto last = std::make_shared<Clock::time_point>(start);
+  return [what, start, last](int64_t done, int64_t total) {
+    const Clock::time_point now = Clock::now();
+    const double elapsed = std::chrono::duration<double>(now - start).count();
+    if (elapsed < 2.0 || std::chrono::duration<double>(now - *last).count() < 2.0 || done <= 0)
+      return;
+    *last = now;
+    const double share = double(done) / double(total);
+    std::fprintf(stderr, "%s: %lld/%lld points (%.0f%%), %s, ETA %s\n", what.c_str(),
+                 (long long)done, (long long)total, 100.0 * share, format_duration(elapsed).c_str(),
+                 format_duration(elapsed * (1.0 - share) / share).c_str());
+  };
 }
 
 namespace {

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -30,6 +31,10 @@ LoadedModel load_trained_model(const std::string& path);
 
 // A value printed as "1h05m", "3m20s" or "12s".
 std::string format_duration(double seconds);
+
+// A progress callback for InferenceOptions::progress: after the first 2 s it prints
+// "<what>: D/T points (P%), <elapsed>, ETA <rest>" on stderr, at most every 2 s.
+std::function<void(int64_t, int64_t)> progress_printer(const std::string& what);
 
 // The command line as typed (main records it; `ncl train` stores it in the checkpoint).
 void set_command_line(int argc, char** argv);

@@ -123,6 +123,7 @@ ClusterResult Dac::cluster(const std::vector<double>& points, const InferenceOpt
     }
     thetas.push_back(std::move(theta));
     remaining = std::move(unclaimed);
+    if (options.progress) options.progress(N - int64_t(remaining.size()), N);
   }
 
   // 2. Leftovers.

@@ -64,6 +64,9 @@ struct InferenceOptions {
   // DAC: propose each cluster's θ again from its members alone, then give every point to its
   // most probable cluster (off: the passes' own θ and claims, as the reference code does).
   bool refine = true;
+  // Called now and then during a long clustering with the points placed so far (NCP: read;
+  // DAC: claimed by the passes) out of all; may be empty. The CLI prints it with an ETA.
+  std::function<void(int64_t done, int64_t total)> progress;
 };
 
 // Adam settings and schedule the published recipe uses; `ncl train` flags override them.

@@ -8,6 +8,7 @@
 // hidden-wide W_G g and W_G G.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 
 #include "autograd/functions.h"
@@ -149,16 +150,17 @@ namespace {
 
 using Particle = NcpSearch::Particle;
 
-// Runs the search over all points and returns its final particles.
 // Runs the search over all points and returns its final particles. Sampling keeps one particle
 // per distinct partial clustering with the number of draws that share it: at each point a
 // particle's `copies` draws split multinomially over its candidates (the same distribution as
 // drawing each independently), so the cost grows with the number of distinct clusterings,
 // not with S.
-std::vector<Particle> run_search(const NcpSearch& search, Search mode, int64_t samples, Rng& rng) {
+std::vector<Particle> run_search(const NcpSearch& search, Search mode, int64_t samples, Rng& rng,
+                                 const std::function<void(int64_t, int64_t)>& progress) {
   std::vector<Particle> particles{search.start()};
   particles[0].copies = mode == Search::Sample ? samples : 1;
   for (int64_t n = 1; n < search.size(); ++n) {
+    if (progress) progress(n, search.size());
     NcpSearch::Scores s = search.score(particles, n);
     std::vector<Particle> next;
     if (mode == Search::Beam) {
@@ -216,7 +218,8 @@ ClusterResult Ncp::cluster(const std::vector<double>& points, const InferenceOpt
   Rng rng(options.seed);
   const std::vector<int64_t> order = rng.permutation(N);
   const NcpSearch search(*this, read_in_order(points, D, order));
-  const std::vector<Particle> found = run_search(search, options.search, options.samples, rng);
+  const std::vector<Particle> found = run_search(search, options.search, options.samples, rng,
+                                                     options.progress);
 
   int64_t draws = 0;
   for (const Particle& p : found) draws += p.copies;

@@ -231,10 +231,21 @@ TEST_CASE("DAC inference assigns every point exactly once, under every leftover 
     for (Leftovers policy : {Leftovers::Nearest, Leftovers::Own, Leftovers::First})
       for (int64_t passes : {1, 2, 50}) {
         INFO("refine " << refine << ", policy " << int(policy) << ", max passes " << passes);
-        InferenceOptions options{passes, policy, 0};
+        InferenceOptions options;
+        options.max_passes = passes;
+        options.leftovers = policy;
         options.refine = refine;
+        std::vector<int64_t> reported;  // the progress hook: claimed points after each pass
+        options.progress = [&](int64_t done, int64_t total) {
+          REQUIRE(total == N);
+          reported.push_back(done);
+        };
         ClusterResult r = net.cluster(points, options);
         REQUIRE(int64_t(r.labels.size()) == N);
+        REQUIRE(int64_t(reported.size()) <= r.passes);  // once per pass that claimed points
+        REQUIRE(std::is_sorted(reported.begin(), reported.end()));
+        REQUIRE(std::adjacent_find(reported.begin(), reported.end()) == reported.end());
+        REQUIRE((reported.empty() ? 0 : reported.back()) == N - r.leftovers);
         REQUIRE(r.clusters >= 1);
         std::vector<int64_t> counts(r.clusters, 0);
         for (int label : r.labels) {

@@ -274,7 +274,13 @@ TEST_CASE("NCP sampling draws clusterings with the probabilities it reports", "[
   InferenceOptions options;
   options.samples = 20000;
   options.seed = 29;
+  std::vector<int64_t> reported;  // the progress hook: the point read next, of 4
+  options.progress = [&](int64_t done, int64_t total) {
+    REQUIRE(total == 4);
+    reported.push_back(done);
+  };
   ClusterResult r = net.cluster(points, options);
+  REQUIRE(reported == std::vector<int64_t>{1, 2, 3});
   double total = 0.0;
   for (const auto& c : r.posterior) {
     INFO("clustering with NLL " << c.nll);
