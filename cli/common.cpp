@@ -103,7 +103,8 @@ void add_inference_options(CLI::App* sub, models::InferenceOptions& options) {
   sub->add_flag_callback("--no-refine", [&options] { options.refine = false; },
                          "dac/dac-maf: keep each pass's own density and claims, as the reference "
                          "code does (default: propose each cluster's density again from its "
-                         "members alone, then give every point to its most probable cluster)");
+                         "members alone, then give every point to its most probable cluster)")
+      ->disable_flag_override();  // `--no-refine=0` is refused, not read as a boolean
   const std::map<std::string, models::Search> searches{{"sample", models::Search::Sample},
                                                        {"beam", models::Search::Beam},
                                                        {"greedy", models::Search::Greedy}};

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <string>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -31,6 +32,13 @@ int main(int argc, char** argv) {
     for (auto& [sub, run] : commands)
       if (sub->parsed()) return run();
   } catch (const CLI::ParseError& e) {
+    // CLI11 names a flag that was given a value (`--no-refine=0`) without its dashes.
+    const std::string what = e.what(), given = " was given a disallowed flag override";
+    if (what.ends_with(given)) {
+      std::fprintf(stderr, "--%s takes no value\nRun with --help for more information.\n",
+                   what.substr(0, what.size() - given.size()).c_str());
+      return 2;
+    }
     int code = app.exit(e);
     return code == 0 ? 0 : 2;
   } catch (const ncl::Error& e) {

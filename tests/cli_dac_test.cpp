@@ -155,6 +155,7 @@ TEST_CASE("ncl with dac: bad options give exit 2 (usage) or 1 (error) and one li
       {"cluster --leftovers drop -", 2, "--leftovers"},
       {"cluster --max-passes 0 -", 2, "--max-passes"},
       {"eval --data mog-12 --max-passes x", 2, "--max-passes"},
+      {"eval --data mog-12 --no-refine=0", 2, "--no-refine"},
   });
   REQUIRE(!std::filesystem::exists(out));
 }
