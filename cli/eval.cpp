@@ -101,7 +101,8 @@ int run_eval(const EvalOptions& o) {
   const double shift = loaded.standardizer.log_scale();
   std::string lines;  // --per-dataset
   using Clock = std::chrono::steady_clock;
-  auto last_log = Clock::now();
+  const auto began = Clock::now();
+  auto last_log = began;
   for (const data::Dataset& d : datasets) {
     NCL_CHECK(d.dim == loaded.model->dim(), o.data, ": datasets have ", d.dim,
               " features but the model expects ", loaded.model->dim(), csv_hint);
@@ -140,7 +141,10 @@ int run_eval(const EvalOptions& o) {
     if (auto nll = loaded.model->partition_nll(x, d.labels, o.inference.seed)) s.nll += *nll, ++s.with_nll;
     ++s.datasets;
     if (std::chrono::duration<double>(Clock::now() - last_log).count() > 5.0) {
-      std::fprintf(stderr, "eval: %lld/%zu datasets\n", (long long)s.datasets, datasets.size());
+      const double elapsed = std::chrono::duration<double>(Clock::now() - began).count();
+      const double left = elapsed * double(int64_t(datasets.size()) - s.datasets) / double(s.datasets);
+      std::fprintf(stderr, "eval: %lld/%zu datasets, %s, ETA %s\n", (long long)s.datasets,
+                   datasets.size(), format_duration(elapsed).c_str(), format_duration(left).c_str());
       last_log = Clock::now();
     }
   }
