@@ -1,6 +1,8 @@
 // ncl info CKPT: what a checkpoint holds — model, configuration, training step and parameter
 // count for checkpoints from `ncl train`, and every metadata entry for any ncl checkpoint.
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include "cli/commands.h"
 #include "nn/checkpoint.h"
@@ -8,6 +10,18 @@
 namespace ncl::cli {
 
 namespace {
+
+// A stored real number to 15 significant digits (0.00050000000000000001 reads as 0.0005; the
+// file keeps every digit, for exact resumes); anything else as stored.
+std::string readable(const std::string& value) {
+  if (value.find_first_of(".eE") == std::string::npos) return value;
+  char* end = nullptr;
+  const double v = std::strtod(value.c_str(), &end);
+  if (value.empty() || end != value.c_str() + value.size()) return value;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.15g", v);
+  return buf;
+}
 
 int run_info(const std::string& path) {
   TensorFile file = nn::load_checkpoint(path);
@@ -28,7 +42,7 @@ int run_info(const std::string& path) {
   std::printf("%-11s %lld in %lld tensors\n", "parameters", (long long)parameters, (long long)tensors);
   for (const auto& [key, value] : file.metadata) {
     if (key == "model" || key == "config" || key == "step" || key == "rng") continue;
-    std::printf("%-11s %s\n", key.c_str(), value.c_str());
+    std::printf("%-11s %s\n", key.c_str(), readable(value).c_str());
   }
   return 0;
 }

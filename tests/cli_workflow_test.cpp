@@ -63,7 +63,7 @@ void gen_csv(const std::string& path) {
 
 TEST_CASE("ncl workflow: train, info, cluster as CSV / JSON / SVG / stdin, eval", "[cli]") {
   const std::string ckpt = temp_file("wf_model.safetensors"), csv = temp_file("wf_points.csv");
-  Run train = run_ncl("train " + kSmall + " --steps 3 --log-every 0 --out " + ckpt);
+  Run train = run_ncl("train " + kSmall + " --steps 3 --lr 0.0005 --log-every 0 --out " + ckpt);
   INFO(train.output);
   REQUIRE(train.code == 0);
   REQUIRE_THAT(train.output, Contains("saved " + ckpt + " (step 3 of 3)"));
@@ -74,6 +74,8 @@ TEST_CASE("ncl workflow: train, info, cluster as CSV / JSON / SVG / stdin, eval"
   REQUIRE(info.code == 0);
   REQUIRE_THAT(info.output, Contains("model       set-transformer"));
   REQUIRE_THAT(info.output, Contains("step        3 of 3"));
+  REQUIRE_THAT(info.output, Contains("\nlr          0.0005\n"));  // stored as 0.00050000000000000001
+  REQUIRE(nn::load_checkpoint(ckpt).metadata.at("lr") == "0.00050000000000000001");
   TensorFile checkpoint = nn::load_checkpoint(ckpt);
   Rng rng(0);
   auto model = models::make_model("set-transformer", json::parse(checkpoint.metadata.at("config")), rng);
