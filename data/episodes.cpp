@@ -22,7 +22,8 @@ LabeledEpisodes::LabeledEpisodes(const PointSet& points, const std::string& name
   }
   const int64_t classes = int64_t(classes_.size());
   NCL_CHECK(classes >= options_.clusters_min, name, ": has ", classes,
-            " classes but training episodes need at least ", options_.clusters_min);
+            classes == 1 ? " class" : " classes", " but training episodes need at least ",
+            options_.clusters_min);
   options_.clusters_max = std::min(options_.clusters_max, classes);
   options_.points_max = std::min(options_.points_max, N);
   NCL_CHECK(options_.points_max >= options_.clusters_max, name, ": episodes of up to ",

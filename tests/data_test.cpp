@@ -447,6 +447,16 @@ TEST_CASE("LabeledEpisodes: datasets of clusters_min..clusters_max classes, stan
   options.clusters_max = 4;
   options.points_min = 40;
   options.points_max = 120;
+  {  // a file with fewer classes than an episode needs is refused, naming both counts
+    EpisodeOptions seven = options;
+    seven.clusters_min = 7;
+    REQUIRE_THROWS_WITH(LabeledEpisodes(points, "six.csv", seven),
+                        Catch::Contains("six.csv: has 6 classes but training episodes need at least 7"));
+    PointSet one = points;
+    set_labels(one, std::vector<std::string>(300, "c0"));
+    REQUIRE_THROWS_WITH(LabeledEpisodes(one, "one.csv", options),
+                        Catch::Contains("one.csv: has 1 class but training episodes need at least 2"));
+  }
   LabeledEpisodes episodes(points, "six.csv", options);
   REQUIRE(episodes.name() == "six.csv");
   REQUIRE(episodes.dim() == 2);
