@@ -9,6 +9,12 @@
 // A run whose loss diverges (nn::DivergenceMonitor; also a non-finite loss or gradient) is
 // rolled back to its last checkpoint — written only while the loss was healthy — and goes on
 // with half the learning rate; the scale and the count are in the checkpoint too.
+//
+// --eval-data scores the model on held-out datasets (cli/scoring.h) when the run starts and
+// every --eval-every steps, without touching the run's state: a run with it trains the same
+// bits as one without. --keep-best FILE also saves the best-scoring state as a resumable
+// checkpoint; the best score so far is kept in every checkpoint, so a resumed run goes on
+// comparing against it.
 #include <algorithm>
 #include <csignal>
 #include <cmath>
@@ -19,6 +25,7 @@
 #include "autograd/functions.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/scoring.h"
 #include "cli/training_data.h"
 #include "models/registry.h"
 #include "nn/checkpoint.h"
@@ -38,6 +45,9 @@ struct TrainOptions {
   uint64_t seed = 0;
   std::string device = "cpu";
   int threads = 0;
+  ScoringData eval{"--eval-data", "", "-1", "", 100, 0};  // held-out scoring
+  int64_t eval_every = 0;                                 // 0: every checkpoint
+  std::string eval_metric = "ari", keep_best;
 };
 
 volatile std::sig_atomic_t g_interrupted = 0;
@@ -116,6 +126,12 @@ struct Run {
 constexpr int64_t kMaxRollbacks = 4;
 
 int run_train(TrainOptions& o, CLI::App& sub) {
+  if (o.eval.data.empty())
+    for (const char* flag : {"--eval-every", "--eval-datasets", "--eval-metric", "--keep-best"})
+      if (sub.count(flag) > 0) throw CLI::ValidationError(flag, "needs --eval-data");
+  if (!o.keep_best.empty() && o.keep_best == o.out)
+    throw CLI::ValidationError("--keep-best", "must name a file other than --out");
+  const int64_t eval_every = o.eval_every > 0 ? o.eval_every : o.checkpoint_every;
   apply_threads(o.threads);
   Run run;
   TensorFile resumed;
@@ -216,7 +232,26 @@ int run_train(TrainOptions& o, CLI::App& sub) {
   if (!o.resume.empty()) monitor.from_metadata(resumed.metadata, o.resume);
   std::string last_good = o.resume;  // the checkpoint a roll-back returns to
 
-  auto save = [&](int64_t step) {
+  // Held-out datasets, drawn once; a labeled CSV uses the training file's label column.
+  std::vector<data::Dataset> held_out;
+  if (!o.eval.data.empty()) {
+    o.eval.label_column = run.label_column;
+    NCL_CHECK(!o.eval.data.ends_with(".npy") && !o.eval.data.ends_with(".NPY"), "--eval-data '",
+              o.eval.data, "': an NPY file keeps its labels apart; HINT: a generator name, a "
+              "benchmark file from `ncl gen`, or a labeled CSV");
+    held_out = load_scoring_datasets(o.eval);
+  }
+  // The best held-out score so far (--keep-best), carried by checkpoints as 'eval_best'.
+  nlohmann::json best;
+  if (!o.keep_best.empty() && resumed.metadata.count("eval_best") > 0) {
+    nlohmann::json stored = nlohmann::json::parse(resumed.metadata.at("eval_best"), nullptr, false);
+    if (stored.is_object() && stored.value("metric", "") == o.eval_metric &&
+        stored.value("data", "") == o.eval.data && stored.value("datasets", int64_t(0)) == int64_t(held_out.size()) &&
+        stored.contains("value") && stored["value"].is_number())
+      best = stored;  // same score on the same datasets: go on comparing against it
+  }
+
+  auto save = [&](int64_t step, const std::string& path) {
     std::map<std::string, std::string> meta{
         {"model", run.model},
         {"config", run.config.dump()},
@@ -240,8 +275,9 @@ int run_train(TrainOptions& o, CLI::App& sub) {
         {"command", command_line()}};
     monitor.to_metadata(meta);
     if (!data->standardizer().identity()) meta["standardize"] = data->standardizer().to_json().dump();
-    nn::save_checkpoint(o.out, *model, &adam, meta);
-    last_good = o.out;
+    if (!best.is_null()) meta["eval_best"] = best.dump();
+    nn::save_checkpoint(path, *model, &adam, meta);
+    if (path == o.out) last_good = o.out;
   };
 
   // Returns the step to continue from: the last good checkpoint's, with the lr halved.
@@ -263,6 +299,40 @@ int run_train(TrainOptions& o, CLI::App& sub) {
     return back;
   };
 
+  // Scores the model on the held-out datasets and prints one line; with --keep-best, saves a
+  // new best. Reads the model only: the run's weights, Adam state and Rng are untouched.
+  using Clock = std::chrono::steady_clock;
+  auto validate = [&](int64_t step) {
+    const auto began = Clock::now();
+    nlohmann::json j = score_model(*model, data->standardizer(), held_out, o.eval, {});
+    const double seconds = std::chrono::duration<double>(Clock::now() - began).count();
+    NCL_CHECK(j.contains(o.eval_metric), "--eval-metric ", o.eval_metric, ": ", run.model,
+              " does not report it on ", o.eval.data, "; HINT: ari, nmi, ami and k_mae are always there");
+    std::string line;
+    char buf[64];
+    for (const char* key : {"ari", "nmi", "ami", "k_mae", "ll", "ll1", "oracle_ll", "nll"})
+      if (j.contains(key)) {
+        std::snprintf(buf, sizeof buf, "  %s %.4f", key, j[key].get<double>());
+        line += buf;
+      }
+    char took[32];
+    if (seconds < 60) std::snprintf(took, sizeof took, "%.1fs", seconds);
+    else std::snprintf(took, sizeof took, "%s", format_duration(seconds).c_str());
+    std::fprintf(stderr, "eval at step %lld (%s, %lld datasets, %s):%s\n", (long long)step,
+                 o.eval.data.c_str(), (long long)held_out.size(), took, line.c_str());
+    if (o.keep_best.empty()) return;
+    const double value = j[o.eval_metric].get<double>();
+    const bool better = best.is_null() || (higher_is_better(o.eval_metric)
+                                               ? value > best["value"].get<double>()
+                                               : value < best["value"].get<double>());
+    if (!better || !std::isfinite(value)) return;
+    best = {{"metric", o.eval_metric}, {"data", o.eval.data}, {"datasets", held_out.size()},
+            {"value", value}, {"step", step}};
+    save(step, o.keep_best);
+    std::fprintf(stderr, "eval at step %lld: best %s so far, saved %s\n", (long long)step,
+                 o.eval_metric.c_str(), o.keep_best.c_str());
+  };
+
   std::fprintf(stderr, "train %s on %s: %lld parameters, steps %lld..%lld, batch %lld, lr %g\n",
                run.model.c_str(), run.data.c_str(), (long long)model->parameter_count(),
                (long long)run.step, (long long)run.recipe.steps, (long long)run.recipe.batch,
@@ -270,7 +340,7 @@ int run_train(TrainOptions& o, CLI::App& sub) {
   g_interrupted = 0;
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
-  using Clock = std::chrono::steady_clock;
+  if (!held_out.empty()) validate(run.step);
   auto start = Clock::now(), last_log = start;
   int64_t steps_run = 0, logged_steps = 0;
   double loss_sum = 0.0, variance_sum = 0.0;  // variance: NCP's across orderings
@@ -321,23 +391,25 @@ int run_train(TrainOptions& o, CLI::App& sub) {
       logged_steps = 0;
     }
     if (g_interrupted) {
-      save(done);
+      save(done, o.out);
       std::fprintf(stderr, "interrupted: saved %s at step %lld; continue with `ncl train --resume %s "
                            "--out %s`\n", o.out.c_str(), (long long)done, o.out.c_str(), o.out.c_str());
       return 130;
     }
+    // Before the checkpoint, so that it carries the new best score.
+    if (!held_out.empty() && (done % eval_every == 0 || done == stop)) validate(done);
     if (done == stop) {
-      save(done);
+      save(done, o.out);
     } else if (done % o.checkpoint_every == 0) {
       // Only healthy states become checkpoints, so a roll-back lands on one.
-      if (monitor.healthy()) save(done);
+      if (monitor.healthy()) save(done, o.out);
       else std::fprintf(stderr, "step %lld: no checkpoint while the loss is above its best (score %.1f)\n",
                         (long long)done, monitor.score());
     }
   }
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
-  if (run.step >= stop) save(run.step);
+  if (run.step >= stop) save(run.step, o.out);
   std::fprintf(stderr, "saved %s (step %lld of %lld)\n", o.out.c_str(),
                (long long)std::max(stop, run.step), (long long)run.recipe.steps);
   return 0;
@@ -384,6 +456,21 @@ Runner add_train(CLI::App& app) {
       ->check(positive_number());
   sub->add_option("--log-every", o->log_every, "seconds between progress lines (default 5)")
       ->check(non_negative_number());
+  sub->add_option("--eval-data", o->eval.data,
+                  "held-out data scored at the start and every --eval-every steps: a generator "
+                  "name (its benchmark of seed 0), a benchmark file from `ncl gen`, or a labeled "
+                  "CSV (the training file's --label-column)");
+  sub->add_option("--eval-datasets", o->eval.datasets,
+                  "score the first M held-out datasets (default 100)")
+      ->check(positive_number());
+  sub->add_option("--eval-every", o->eval_every, "steps between held-out scores (default: --checkpoint-every)")
+      ->check(positive_number());
+  sub->add_option("--eval-metric", o->eval_metric,
+                  "the score --keep-best compares: ari (default), nmi, ami, k_mae (lower is "
+                  "better), ll, ll1 (set-transformer) or nll (ncp; lower is better)")
+      ->check(CLI::IsMember({"ari", "nmi", "ami", "k_mae", "ll", "ll1", "nll"}));
+  sub->add_option("--keep-best", o->keep_best,
+                  "also save the best-scoring state to this file (a resumable checkpoint)");
   return [o, sub, &app]() {
     (void)app;
     return run_train(*o, *sub);

@@ -404,7 +404,7 @@ TEST_CASE("ncl: bad input gives the right exit code and one clear line", "[cli]"
     require_error(run_ncl("eval --model " + ckpt + " --data " + ckpt), {ckpt, "not an ncl benchmark"});
     std::string plain = file_with("plain.csv", "x0,x1\n1,2\n3,4\n5,6\n");
     require_error(run_ncl("eval --model " + ckpt + " --data " + plain),
-                  {plain, "1 features", "eval needs labels"});
+                  {plain, "1 features", "scoring needs labels"});
     // Three unlabeled features: the default label column (the last) holds fractions.
     std::string three = file_with("three.csv", "x0,x1,x2\n1,2,0.5\n3,4,1.25\n5,6,2.5\n");
     require_error(run_ncl("eval --model " + ckpt + " --data " + three),

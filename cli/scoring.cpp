@@ -1,0 +1,155 @@
+// Scoring a model on labeled datasets (cli/scoring.h): per dataset ARI, NMI, AMI, k-MAE
+// against the true labels, the per-point log-likelihood of the model's mixture (LL), after one
+// EM step (LL1, where the model has it), under the true mixture (oracle, where known), NCP's
+// NLL of the true clustering, and the time cluster() took; then the means over datasets.
+#include "cli/scoring.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+
+#include "cli/common.h"
+#include "data/metrics.h"
+#include "data/points.h"
+#include "tensor/error.h"
+
+namespace ncl::cli {
+
+namespace {
+
+// Whether `data` names a CSV file (not a generator, a benchmark or an NPY file).
+bool is_csv_file(const std::string& data) {
+  std::vector<std::string> names = data::generator_names();
+  return std::find(names.begin(), names.end(), data) == names.end() &&
+         !data.ends_with(".safetensors") && !data.ends_with(".npy") && !data.ends_with(".NPY");
+}
+
+struct Sums {
+  double ari = 0, nmi = 0, ami = 0, k_mae = 0, ll = 0, ll1 = 0, oracle = 0, seconds = 0;
+  double passes = 0, leftovers = 0, nll = 0;
+  int64_t datasets = 0, with_ll = 0, with_ll1 = 0, with_oracle = 0, with_nll = 0;
+};
+
+}  // namespace
+
+std::vector<data::Dataset> load_scoring_datasets(const ScoringData& o) {
+  std::vector<std::string> names = data::generator_names();
+  if (std::find(names.begin(), names.end(), o.data) != names.end()) {
+    auto generator = data::make_generator(o.data);
+    return data::generate_benchmark(*generator, o.datasets, generator->benchmark_batch(), o.seed)
+        .datasets;
+  }
+  NCL_CHECK(std::filesystem::exists(o.data), o.flag, " '", o.data,
+            "' is neither a generator name nor an existing file");
+  if (o.data.ends_with(".safetensors")) {
+    std::vector<data::Dataset> all = data::load_benchmark(o.data).datasets;
+    if (int64_t(all.size()) > o.datasets) all.resize(o.datasets);
+    return all;
+  }
+  bool npy = o.data.ends_with(".npy") || o.data.ends_with(".NPY");
+  data::ReadOptions read{npy ? "" : o.label_column, npy ? o.labels : ""};
+  data::PointSet points = data::read_points(o.data, read);
+  NCL_CHECK(!points.labels.empty(), o.data, ": scoring needs true labels; HINT: --label-column "
+                                            "(CSV) or --labels (NPY)");
+  // Labels are names or integers; a column of fractional numbers is a feature taken for labels
+  // (the default label column is the last column).
+  for (const std::string& name : points.label_names) {
+    char* end = nullptr;
+    double v = std::strtod(name.c_str(), &end);
+    NCL_CHECK(end != name.c_str() + name.size() || v == std::floor(v), o.data,
+              ": the label column holds the non-integer value '", name,
+              "', so it looks like a feature; HINT: name the label column with --label-column");
+  }
+  data::Dataset d;
+  d.dim = points.features.dim(1);
+  d.points = points.features.to_vector();
+  d.labels = points.labels;
+  return {d};
+}
+
+nlohmann::json score_model(models::ClusteringModel& model, const data::Standardizer& standardizer,
+                           const std::vector<data::Dataset>& datasets, const ScoringData& source,
+                           const models::InferenceOptions& inference,
+                           const std::function<void(const nlohmann::json&)>& on_dataset,
+                           const std::string& progress) {
+  // A CSV's label column is not a feature: a file without labels loses a feature to it.
+  const std::string csv_hint = is_csv_file(source.data)
+                                   ? "; HINT: the label column (--label-column, default -1: the "
+                                     "last) is not a feature, and scoring needs labels"
+                                   : "";
+  Sums s;
+  const double shift = standardizer.log_scale();
+  using Clock = std::chrono::steady_clock;
+  const auto began = Clock::now();
+  auto last_log = began;
+  for (const data::Dataset& d : datasets) {
+    NCL_CHECK(d.dim == model.dim(), source.data, ": datasets have ", d.dim,
+              " features but the model expects ", model.dim(), csv_hint);
+    std::vector<double> x = d.points;
+    auto start = Clock::now();
+    standardizer.apply(x);
+    models::ClusterResult r = model.cluster(x, inference);
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    s.seconds += seconds;
+    data::ClusteringScores scores = data::score_clustering(d.labels, r.labels);
+    s.ari += scores.ari;
+    s.nmi += scores.nmi;
+    s.ami += scores.ami;
+    s.k_mae += scores.k_mae;
+    if (r.log_likelihood) s.ll += *r.log_likelihood - shift, ++s.with_ll;
+    if (r.log_likelihood_em) s.ll1 += *r.log_likelihood_em - shift, ++s.with_ll1;
+    s.passes += double(r.passes);
+    s.leftovers += double(r.leftovers);
+    const double oracle = d.truth ? data::mean_log_likelihood(*d.truth, d.points) : NAN;
+    if (d.truth) s.oracle += oracle, ++s.with_oracle;
+    if (on_dataset) {
+      nlohmann::json line{{"dataset", s.datasets},
+                          {"n", d.labels.size()},
+                          {"k", std::set<int>(d.labels.begin(), d.labels.end()).size()},
+                          {"k_hat", std::set<int>(r.labels.begin(), r.labels.end()).size()},
+                          {"ari", scores.ari},
+                          {"nmi", scores.nmi},
+                          {"ami", scores.ami},
+                          {"ms", 1e3 * seconds}};
+      if (r.log_likelihood) line["ll"] = *r.log_likelihood - shift;
+      if (d.truth) line["oracle_ll"] = oracle;
+      line["labels"] = r.labels;
+      on_dataset(line);
+    }
+    // NCP: the per-point NLL it gives the true clustering (held-out data), not timed
+    if (auto nll = model.partition_nll(x, d.labels, inference.seed)) s.nll += *nll, ++s.with_nll;
+    ++s.datasets;
+    if (!progress.empty() && std::chrono::duration<double>(Clock::now() - last_log).count() > 5.0) {
+      const double elapsed = std::chrono::duration<double>(Clock::now() - began).count();
+      const double left = elapsed * double(int64_t(datasets.size()) - s.datasets) / double(s.datasets);
+      std::fprintf(stderr, "%s: %lld/%zu datasets, %s, ETA %s\n", progress.c_str(),
+                   (long long)s.datasets, datasets.size(), format_duration(elapsed).c_str(),
+                   format_duration(left).c_str());
+      last_log = Clock::now();
+    }
+  }
+  const double n = double(s.datasets);
+  nlohmann::json j{{"datasets", s.datasets},
+                   {"ari", s.ari / n},
+                   {"nmi", s.nmi / n},
+                   {"ami", s.ami / n},
+                   {"k_mae", s.k_mae / n},
+                   {"ms_per_dataset", 1e3 * s.seconds / n}};
+  if (s.with_ll) j["ll"] = s.ll / double(s.with_ll);
+  if (s.with_ll1) j["ll1"] = s.ll1 / double(s.with_ll1);
+  if (s.with_oracle) j["oracle_ll"] = s.oracle / double(s.with_oracle);
+  if (s.with_nll) j["nll"] = s.nll / double(s.with_nll);
+  if (s.passes > 0) {  // filtering models: passes per dataset, points no pass claimed
+    j["passes"] = s.passes / n;
+    j["leftovers"] = s.leftovers / n;
+  }
+  return j;
+}
+
+bool higher_is_better(const std::string& score) { return score != "k_mae" && score != "nll"; }
+
+}  // namespace ncl::cli
