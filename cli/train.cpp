@@ -245,9 +245,10 @@ int run_train(TrainOptions& o, CLI::App& sub) {
   nlohmann::json best;
   if (!o.keep_best.empty() && resumed.metadata.count("eval_best") > 0) {
     nlohmann::json stored = nlohmann::json::parse(resumed.metadata.at("eval_best"), nullptr, false);
-    if (stored.is_object() && stored.value("metric", "") == o.eval_metric &&
-        stored.value("data", "") == o.eval.data && stored.value("datasets", int64_t(0)) == int64_t(held_out.size()) &&
-        stored.contains("value") && stored["value"].is_number())
+    const bool same_score = stored.is_object() && stored.value("metric", "") == o.eval_metric &&
+                            stored.value("data", "") == o.eval.data &&
+                            stored.value("datasets", int64_t(0)) == int64_t(held_out.size());
+    if (same_score && stored.contains("value") && stored["value"].is_number())
       best = stored;  // same score on the same datasets: go on comparing against it
   }
 
