@@ -37,6 +37,14 @@ namespace ncl::cli {
 
 namespace {
 
+// What --eval-data scores: the first 100 datasets, named in messages by the flag.
+ScoringData held_out_defaults() {
+  ScoringData d;
+  d.flag = "--eval-data";
+  d.datasets = 100;
+  return d;
+}
+
 struct TrainOptions {
   std::string model = "set-transformer", data, loss, out, resume, config = "{}";
   std::string label_column = "-1", labels;
@@ -45,8 +53,8 @@ struct TrainOptions {
   uint64_t seed = 0;
   std::string device = "cpu";
   int threads = 0;
-  ScoringData eval{"--eval-data", "", "-1", "", 100, 0};  // held-out scoring
-  int64_t eval_every = 0;                                 // 0: every checkpoint
+  ScoringData eval = held_out_defaults();  // --eval-data
+  int64_t eval_every = 0;                  // 0: every checkpoint
   std::string eval_metric = "ari", keep_best;
 };
 
