@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # ncl on a lent GPU machine that has CUDA, CMake and a compiler but no package archive (the
 # device machines of docs/gpu.md): the build's Debian packages are downloaded here, travel with
-# the tree in .kit/ (ignored by git), and are unpacked there under .kit/root, never into /.
+# the tree in .kit/ (ignored by git), and are unpacked there under build-gpu/kit, never into /.
 #
 #   scripts/gpu.sh fetch        here: apt-get download the packages into .kit/debs (about 13 MB)
-#   scripts/gpu.sh build        there: unpack .kit/debs, build Release with CUDA into build-gpu/
+#   scripts/gpu.sh build        there: unpack .kit/debs into build-gpu/kit, build Release with
+#                               CUDA (sm_90) into build-gpu/
 #   scripts/gpu.sh check        there: build, then the [cuda] tests and ncl_bench --device cuda
 #   scripts/gpu.sh run CMD...   there: build, then CMD with the kit's libraries on the library path
 #
@@ -26,7 +27,7 @@ fetch() {
 
 # The kit's libraries first: OpenBLAS (pthread flavour, as scripts/setup.sh installs it) and
 # the libgfortran it links against.
-kit_root() { echo "$PWD/$kit/root"; }
+kit_root() { echo "$PWD/$build_dir/kit"; }  # unpacked beside the build, so .kit stays small to carry
 library_path() {
   local root
   root="$(kit_root)"
