@@ -8,6 +8,19 @@
 namespace ncl::nn {
 namespace {
 bool is_optimizer_state(const std::string& name) { return name.rfind("adam.", 0) == 0; }
+
+// The index of the first NaN or ±Inf among a host tensor's floats, or −1 (integers: always −1).
+template <class T>
+int64_t first_non_finite(const T* values, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(values[i])) return i;
+  return -1;
+}
+int64_t first_non_finite(const Tensor& t) {
+  if (t.dtype() == DType::F32) return first_non_finite(t.data<float>(), t.numel());
+  if (t.dtype() == DType::F64) return first_non_finite(t.data<double>(), t.numel());
+  return -1;
+}
 }  // namespace
 
 void save_checkpoint(const std::string& path, const Module& module, const Adam* optimizer,
@@ -52,6 +65,11 @@ void load_parameters(Module& module, const TensorFile& checkpoint) {
               t->shape(), ", the model expects ", p.shape());
     NCL_CHECK(t->dtype() == p.dtype(), "checkpoint: parameter '", name, "' is ", t->dtype(),
               ", the model expects ", p.dtype());
+    // Training never saves a NaN (the divergence monitor rolls back first), so one here is a
+    // damaged file; loaded, it would turn every output into NaN without a word.
+    const int64_t bad = first_non_finite(*t);
+    NCL_CHECK(bad < 0, "checkpoint: parameter '", name, "' holds a non-finite value (NaN or Inf) ",
+              "at element ", bad, "; HINT: the file is damaged");
   }
   for (const auto& [name, t] : checkpoint.tensors)
     NCL_CHECK(expected.count(name) || is_optimizer_state(name), "checkpoint: unexpected tensor '",
@@ -67,8 +85,13 @@ void load_optimizer(Adam& optimizer, const TensorFile& checkpoint) {
   NCL_CHECK(step != checkpoint.metadata.end(), "checkpoint: no optimizer state "
             "(metadata 'adam.step' missing); HINT: it was saved without --resume support");
   std::vector<std::pair<std::string, Tensor>> state;
-  for (const auto& entry : checkpoint.tensors)
-    if (is_optimizer_state(entry.first)) state.push_back(entry);
+  for (const auto& entry : checkpoint.tensors) {
+    if (!is_optimizer_state(entry.first)) continue;
+    const int64_t bad = first_non_finite(entry.second);
+    NCL_CHECK(bad < 0, "checkpoint: optimizer state '", entry.first, "' holds a non-finite value ",
+              "(NaN or Inf) at element ", bad, "; HINT: the file is damaged");
+    state.push_back(entry);
+  }
   optimizer.load_state(state, std::stoll(step->second));
 }
 

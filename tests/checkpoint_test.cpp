@@ -4,7 +4,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -125,6 +127,31 @@ TEST_CASE("Checkpoint: bad files give a clear ncl::Error", "[nn][checkpoint]") {
     save_safetensors(bad, f);
     REQUIRE_THROWS_WITH(load_parameters(b.isab, load_checkpoint(bad)),
                         Catch::Contains("has shape (3, 3)"));
+  }
+  SECTION("a NaN or Inf in a parameter") {
+    for (double v : {std::nan(""), double(INFINITY)}) {
+      TensorFile f = load_checkpoint(good);
+      std::vector<double> values = f.tensors[0].second.to_vector();
+      values[values.size() / 2] = v;
+      f.tensors[0].second = Tensor::from_vector(values, f.tensors[0].second.shape());
+      save_safetensors(bad, f);
+      REQUIRE_THROWS_WITH(load_parameters(b.isab, load_checkpoint(bad)),
+                          Catch::Contains("'" + f.tensors[0].first + "' holds a non-finite value") &&
+                              Catch::Contains("at element " + std::to_string(values.size() / 2)));
+    }
+  }
+  SECTION("a NaN in the optimizer state") {
+    save_checkpoint(bad, a.isab, &a.adam, {});
+    TensorFile f = load_checkpoint(bad);
+    auto state = std::find_if(f.tensors.begin(), f.tensors.end(),
+                              [](const auto& e) { return e.first.rfind("adam.", 0) == 0; });
+    REQUIRE(state != f.tensors.end());
+    std::vector<double> values = state->second.to_vector();
+    values[0] = std::nan("");
+    state->second = Tensor::from_vector(values, state->second.shape());
+    save_safetensors(bad, f);
+    REQUIRE_THROWS_WITH(load_optimizer(b.adam, load_checkpoint(bad)),
+                        Catch::Contains("optimizer state '" + state->first + "' holds a non-finite"));
   }
   SECTION("an unexpected tensor") {
     TensorFile f = load_checkpoint(good);
