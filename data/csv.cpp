@@ -180,9 +180,13 @@ PointSet read_csv(std::istream& in, const std::string& name, const ReadOptions& 
     std::string_view text(line);
     if (line_number == 1 && text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
     if (text.ends_with('\r')) text.remove_suffix(1);
+    const Where at{name, line_number};
+    if (text.find('\0') != std::string_view::npos)  // a checkpoint, benchmark, .npy, ...
+      fail(at, 0, "binary data (a NUL byte) where CSV text was expected; HINT: give points as CSV "
+                  "text or a .npy file (named .npy); safetensors files need the .safetensors "
+                  "extension");
     std::string_view content = trim(text, '\0');
     if (content.empty() || content.front() == '#') continue;
-    const Where at{name, line_number};
 
     if (width == 0) {  // the first line fixes the separator, the width and the header
       separator = detect_separator(text);

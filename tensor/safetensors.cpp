@@ -93,11 +93,11 @@ void save_safetensors(const std::string& path, const TensorFile& file) {
 
 TensorFile load_safetensors(const std::string& path) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) throw Error(detail::str(path, ": cannot open checkpoint (", std::strerror(errno), ")"));
+  if (!in) throw Error(detail::str(path, ": cannot open (", std::strerror(errno), ")"));
   uint64_t size = uint64_t(in.tellg());
   in.seekg(0);
-  const std::string hint = "; HINT: is this an ncl checkpoint (safetensors)? It may be truncated "
-                           "or another kind of file";
+  const std::string hint = "; HINT: is this an ncl checkpoint or benchmark file (safetensors)? It "
+                           "may be truncated or another kind of file";
   if (size < 8) throw Error(detail::str(path, ": file is ", size, " bytes, too short", hint));
   unsigned char length[8];
   in.read(reinterpret_cast<char*>(length), 8);

@@ -147,6 +147,11 @@ TEST_CASE("CSV errors name the file, line and column", "[io]") {
   SECTION("ragged rows") {
     REQUIRE_THROWS_WITH(csv("1,2,3\n\n4,5\n"), Contains("pts.csv:3: expected 3 columns, found 2"));
   }
+  SECTION("binary data (a safetensors or .npy file given as CSV)") {
+    const std::string safetensors_start("\x18\x81\0\0\0\0\0\0{\"x\":1}\n", 16);
+    REQUIRE_THROWS_WITH(csv(safetensors_start), Contains("pts.csv:1: binary data (a NUL byte)"));
+    REQUIRE_THROWS_WITH(csv(std::string("1,2\n3,\0\n", 8)), Contains("pts.csv:2: binary data"));
+  }
   SECTION("a cell that is not a number") {
     REQUIRE_THROWS_WITH(csv("a,b\n1,2\n3,abc\n"), Contains("pts.csv:3:2: 'abc' is not a number"));
     REQUIRE_THROWS_WITH(csv("1,2\n1.5x,2\n"), Contains("pts.csv:2:1: '1.5x' is not a number"));
