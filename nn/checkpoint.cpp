@@ -16,6 +16,9 @@ int64_t first_non_finite(const T* values, int64_t n) {
     if (!std::isfinite(values[i])) return i;
   return -1;
 }
+constexpr const char* kNonFiniteHint =
+    "; HINT: the file is damaged or was saved from a diverged run: use an earlier checkpoint";
+
 int64_t first_non_finite(const Tensor& t) {
   if (t.dtype() == DType::F32) return first_non_finite(t.data<float>(), t.numel());
   if (t.dtype() == DType::F64) return first_non_finite(t.data<double>(), t.numel());
@@ -65,11 +68,11 @@ void load_parameters(Module& module, const TensorFile& checkpoint) {
               t->shape(), ", the model expects ", p.shape());
     NCL_CHECK(t->dtype() == p.dtype(), "checkpoint: parameter '", name, "' is ", t->dtype(),
               ", the model expects ", p.dtype());
-    // Training never saves a NaN (the divergence monitor rolls back first), so one here is a
-    // damaged file; loaded, it would turn every output into NaN without a word.
+    // Training does not save a non-finite parameter (the divergence monitor rolls back first),
+    // so one here means a damaged file; loaded, it would turn every output into NaN unnoticed.
     const int64_t bad = first_non_finite(*t);
     NCL_CHECK(bad < 0, "checkpoint: parameter '", name, "' holds a non-finite value (NaN or Inf) ",
-              "at element ", bad, "; HINT: the file is damaged");
+              "at element ", bad, kNonFiniteHint);
   }
   for (const auto& [name, t] : checkpoint.tensors)
     NCL_CHECK(expected.count(name) || is_optimizer_state(name), "checkpoint: unexpected tensor '",
@@ -89,7 +92,7 @@ void load_optimizer(Adam& optimizer, const TensorFile& checkpoint) {
     if (!is_optimizer_state(entry.first)) continue;
     const int64_t bad = first_non_finite(entry.second);
     NCL_CHECK(bad < 0, "checkpoint: optimizer state '", entry.first, "' holds a non-finite value ",
-              "(NaN or Inf) at element ", bad, "; HINT: the file is damaged");
+              "(NaN or Inf) at element ", bad, kNonFiniteHint);
     state.push_back(entry);
   }
   optimizer.load_state(state, std::stoll(step->second));

@@ -135,9 +135,10 @@ TEST_CASE("Checkpoint: bad files give a clear ncl::Error", "[nn][checkpoint]") {
       values[values.size() / 2] = v;
       f.tensors[0].second = Tensor::from_vector(values, f.tensors[0].second.shape());
       save_safetensors(bad, f);
+      const std::string name = f.tensors[0].first, at = std::to_string(values.size() / 2);
       REQUIRE_THROWS_WITH(load_parameters(b.isab, load_checkpoint(bad)),
-                          Catch::Contains("'" + f.tensors[0].first + "' holds a non-finite value") &&
-                              Catch::Contains("at element " + std::to_string(values.size() / 2)));
+                          Catch::Contains("'" + name + "' holds a non-finite value") &&
+                              Catch::Contains("at element " + at));
     }
   }
   SECTION("a NaN in the optimizer state") {
@@ -150,8 +151,9 @@ TEST_CASE("Checkpoint: bad files give a clear ncl::Error", "[nn][checkpoint]") {
     values[0] = std::nan("");
     state->second = Tensor::from_vector(values, state->second.shape());
     save_safetensors(bad, f);
+    const std::string name = state->first;
     REQUIRE_THROWS_WITH(load_optimizer(b.adam, load_checkpoint(bad)),
-                        Catch::Contains("optimizer state '" + state->first + "' holds a non-finite"));
+                        Catch::Contains("optimizer state '" + name + "' holds a non-finite"));
   }
   SECTION("an unexpected tensor") {
     TensorFile f = load_checkpoint(good);
