@@ -1,11 +1,33 @@
 // The backward engine: topological order by an explicit-stack DFS, one backward call per node
-// in reverse order, shape-checked accumulation, and release of the graph as it goes.
+// in reverse order, shape-checked accumulation, and release of the graph as it goes. Leaf
+// gradients go to the leaves, or to the thread's GradientSink while one collects them.
 #include <unordered_set>
 
 #include "autograd/variable.h"
 #include "tensor/ops.h"
 
 namespace ncl {
+namespace {
+thread_local GradientSink* current_sink = nullptr;  // this thread's, if any
+}  // namespace
+
+CollectGradients::CollectGradients(GradientSink& sink) : previous_(current_sink) {
+  current_sink = &sink;
+}
+CollectGradients::~CollectGradients() { current_sink = previous_; }
+
+void GradientSink::add(Impl* leaf, const Tensor& g) {
+  auto [it, is_new] = index_.try_emplace(leaf, grads_.size());
+  if (is_new) grads_.emplace_back(leaf, g.clone());
+  else grads_[it->second].second = ops::add(grads_[it->second].second, g);
+}
+
+void GradientSink::merge() {
+  for (auto& [leaf, g] : grads_)
+    leaf->grad = leaf->grad.defined() ? ops::add(leaf->grad, g) : std::move(g);
+  grads_.clear();
+  index_.clear();
+}
 
 void run_backward(const Variable& root, const Tensor& seed) {
   using Impl = decltype(root.impl_)::element_type;
@@ -21,12 +43,14 @@ void run_backward(const Variable& root, const Tensor& seed) {
             dout.shape(), " ", dout.dtype(), " for an output ", root.shape(), " ", root.dtype());
 
   // Adds g to impl's gradient. Leaves get their own copy (so an optimizer may scale it in
-  // place); intermediate gradients may alias the tensors backward returned.
+  // place), or this thread's GradientSink takes it; intermediate gradients may alias the
+  // tensors backward returned.
   auto accumulate = [](Impl* impl, Tensor g, const char* from) {
     NCL_CHECK(g.shape() == impl->value.shape() && g.dtype() == impl->value.dtype(), "backward of ",
               from, ": gradient ", g.shape(), " ", g.dtype(), " for an input of shape ",
               impl->value.shape(), " ", impl->value.dtype());
     bool leaf = impl->node == nullptr;
+    if (leaf && current_sink) return current_sink->add(impl, g);
     if (!impl->grad.defined()) impl->grad = leaf ? g.clone() : std::move(g);
     else impl->grad = ops::add(impl->grad, g);
   };

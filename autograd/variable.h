@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "tensor/tensor.h"
@@ -77,6 +78,7 @@ class Variable {
 
   friend Variable make_result(const char*, Tensor, std::vector<Variable>, BackwardFn);
   friend void run_backward(const Variable&, const Tensor&);
+  friend class GradientSink;
 };
 
 // Wraps an op's output. Builds a Node only when grad mode is on and some input requires a
@@ -99,6 +101,39 @@ class NoGradGuard {
   bool previous_;
 };
 bool grad_enabled();
+
+// Gradients held back from the leaves: while a CollectGradients guard names it on a thread, the
+// backward passes run there add their leaves' gradients to the sink instead of to the leaves;
+// merge() then adds them to the leaves (in the order the leaves were first reached) and empties
+// the sink. Threads with sinks of their own can backpropagate at the same time through graphs
+// that share parameters (models/model.cpp runs micro-batches on the CPU threads so). The
+// leaves must outlive merge().
+class GradientSink {
+ public:
+  GradientSink() = default;
+  GradientSink(const GradientSink&) = delete;
+  GradientSink& operator=(const GradientSink&) = delete;
+  void merge();
+
+ private:
+  using Impl = Variable::Impl;
+  void add(Impl* leaf, const Tensor& g);
+  std::vector<std::pair<Impl*, Tensor>> grads_;  // in first-reached order
+  std::unordered_map<Impl*, size_t> index_;
+  friend void run_backward(const Variable&, const Tensor&);
+};
+
+// While alive, this thread's backward passes add leaf gradients to `sink` (see GradientSink).
+class CollectGradients {
+ public:
+  explicit CollectGradients(GradientSink& sink);
+  ~CollectGradients();
+  CollectGradients(const CollectGradients&) = delete;
+  CollectGradients& operator=(const CollectGradients&) = delete;
+
+ private:
+  GradientSink* previous_;
+};
 
 // The same value as a new leaf with no history: gradients stop here.
 Variable detach(const Variable& x);

@@ -449,8 +449,9 @@ Runner add_train(CLI::App& app) {
       ->check(positive_number());
   sub->add_option("--micro-batch", o->micro_batch,
                   "datasets per forward/backward, gradients summed over the step's batch (the "
-                  "same update; smaller is faster and leaner on the CPU). 0: the whole batch. "
-                  "Default: the model's recipe on the CPU (dac: 2), 0 on cuda")
+                  "same update; on the CPU chunks run on the threads at once). 0: the whole "
+                  "batch. Default: the model's recipe on the CPU (dac 2, set-transformer 5, "
+                  "ncp 32), 0 on cuda")
       ->check(non_negative_number());
   sub->add_option("--seed", o->seed, "seed for initial weights and data (default 0)");
   sub->add_option("--config", o->config, "model configuration overrides as JSON, e.g. '{\"dim\": 64}'");

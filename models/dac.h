@@ -74,6 +74,7 @@ class Dac : public ClusteringModel {
   // Adam 5e-4, cosine to 0, clip 10, B = 100; 20k steps (gaussian) or 40k (maf).
   TrainingRecipe recipe() const override;
   Variable loss(const data::Batch& batch, Rng& rng) const override;
+  bool loss_draws() const override { return anchor_ != nullptr; }  // the anchored loss's anchors
   // Filtering passes on the points no earlier pass claimed (dropped from the set, so later
   // passes cost less), each claiming those with logit > 0; the anchored model draws its anchor
   // among them from Rng(options.seed) and always claims it. Stops when every point is claimed,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "autograd/functions.h"
 #include "tensor/error.h"
@@ -9,30 +10,55 @@
 
 namespace ncl::models {
 
-double backward_in_chunks(const data::Batch& batch, int64_t micro_batch,
+double backward_in_chunks(const data::Batch& batch, int64_t micro_batch, Chunks chunks,
                           const std::function<Variable(const data::Batch&)>& loss) {
   const int64_t B = batch.points.dim(0);
-  const int64_t chunk = micro_batch > 0 ? std::min(micro_batch, B) : B;
-  double total = 0.0;
-  for (int64_t start = 0; start < B; start += chunk) {
-    const int64_t end = std::min(B, start + chunk);
-    data::Batch part;
+  const int64_t size = micro_batch > 0 ? std::min(micro_batch, B) : B;
+  std::vector<data::Batch> parts;
+  std::vector<double> weights;
+  for (int64_t start = 0; start < B; start += size) {
+    const int64_t end = std::min(B, start + size);
+    data::Batch& part = parts.emplace_back();
     part.points = end - start == B ? batch.points : ops::slice(batch.points, 0, start, end);
     part.labels.assign(batch.labels.begin() + start, batch.labels.begin() + end);
     if (!batch.truth.empty()) part.truth.assign(batch.truth.begin() + start, batch.truth.begin() + end);
-    const double weight = double(end - start) / double(B);
-    Variable value = loss(part);
-    const double v = value.value().item();
-    total += weight * v;
-    if (!std::isfinite(v)) return v;  // the caller stops before any update
-    (weight == 1.0 ? value : value * weight).backward();
+    weights.push_back(double(end - start) / double(B));
+  }
+  const int64_t C = int64_t(parts.size());
+  // Chunk c's loss into values[c], then its backward; false (and no backward) when it is not
+  // finite. Chunks a thread never ran keep NaN, and always follow a non-finite one.
+  std::vector<double> values(size_t(C), std::numeric_limits<double>::quiet_NaN());
+  auto run = [&](int64_t c) {
+    Variable value = loss(parts[size_t(c)]);
+    const double v = values[size_t(c)] = value.value().item();
+    if (!std::isfinite(v)) return false;
+    (weights[size_t(c)] == 1.0 ? value : value * weights[size_t(c)]).backward();
+    return true;
+  };
+  if (chunks == Chunks::OnThreads && C >= 2 && ops::cpu_threads() >= 2) {
+    std::vector<GradientSink> sinks(size_t(std::min<int64_t>(C, ops::cpu_threads())));
+    const int groups = ops::run_cpu_groups(C, [&](int group, int64_t begin, int64_t end) {
+      CollectGradients collect(sinks[size_t(group)]);
+      for (int64_t c = begin; c < end; ++c)
+        if (!run(c)) break;
+    });
+    for (int g = 0; g < groups; ++g) sinks[size_t(g)].merge();
+  } else {
+    for (int64_t c = 0; c < C; ++c)
+      if (!run(c)) break;
+  }
+  double total = 0.0;
+  for (int64_t c = 0; c < C; ++c) {
+    if (!std::isfinite(values[size_t(c)])) return values[size_t(c)];  // the caller stops before any update
+    total += weights[size_t(c)] * values[size_t(c)];
   }
   return total;
 }
 
 double backward_in_chunks(const ClusteringModel& model, const data::Batch& batch,
                           int64_t micro_batch, Rng& rng) {
-  return backward_in_chunks(batch, micro_batch,
+  const bool on_threads = model.device() == Device::CPU && !model.loss_draws();
+  return backward_in_chunks(batch, micro_batch, on_threads ? Chunks::OnThreads : Chunks::InOrder,
                             [&](const data::Batch& part) { return model.loss(part, rng); });
 }
 

@@ -102,6 +102,9 @@ class ClusteringModel : public nn::Module {
   // Scalar training loss on a batch (points (B, N, D) F32); models that draw during training
   // (DAC's anchors) use `rng`, the training run's generator.
   virtual Variable loss(const data::Batch& batch, Rng& rng) const = 0;
+  // Whether loss() draws from its Rng. Only models that don't (the default says they do) have
+  // their micro-batches run concurrently on the CPU threads (backward_in_chunks).
+  virtual bool loss_draws() const { return true; }
   // Clusters one dataset, points (N, D) row-major. Runs without building a graph.
   virtual ClusterResult cluster(const std::vector<double>& points,
                                 const InferenceOptions& options = {}) const = 0;
@@ -122,16 +125,26 @@ class ClusteringModel : public nn::Module {
   Device device() const { return parameters().front().value().device(); }
 };
 
+// How backward_in_chunks runs the chunks: one after the other, or as many at once as there are
+// CPU threads, each thread backpropagating its contiguous run of chunks single-threaded.
+enum class Chunks { InOrder, OnThreads };
+
 // One training step's gradients in chunks of at most `micro_batch` datasets: each chunk's loss,
-// weighted by its share of the batch's datasets, is backpropagated before the next chunk runs,
-// so only one chunk's activations are alive at a time and its tensors stay small enough for
-// the caches. The parameters' gradients equal one backward over the whole batch up to float
-// rounding, because every model's loss is a mean over its datasets (of per-dataset terms);
-// the Rng is drawn in the same order. Returns the batch's loss. micro_batch <= 0: one chunk.
+// weighted by its share of the batch's datasets, is backpropagated, so only one chunk's
+// activations per thread are alive at a time and its tensors stay small enough for the caches.
+// The parameters' gradients equal one backward over the whole batch up to float rounding,
+// because every model's loss is a mean over its datasets (of per-dataset terms). OnThreads
+// (chosen for CPU models whose loss draws nothing, or by the caller) gives each thread a
+// GradientSink and adds the sinks to the parameters in thread order afterwards: the same sum in
+// an order fixed by the thread count, at close to the threads' full speed where splitting each
+// kernel over them is not (small products, serial stretches). InOrder draws the Rng in chunk
+// order. Returns the batch's loss, or the first non-finite chunk loss (then the gradients are
+// incomplete and must not be applied). micro_batch <= 0: one chunk.
 double backward_in_chunks(const ClusteringModel& model, const data::Batch& batch,
                           int64_t micro_batch, Rng& rng);
-// The same for any per-batch loss that is a mean over its datasets (NCP's one ordering).
-double backward_in_chunks(const data::Batch& batch, int64_t micro_batch,
+// The same for any per-batch loss that is a mean over its datasets (NCP's one ordering); with
+// OnThreads, `loss` is called from several threads at once.
+double backward_in_chunks(const data::Batch& batch, int64_t micro_batch, Chunks chunks,
                           const std::function<Variable(const data::Batch&)>& loss);
 
 }  // namespace ncl::models

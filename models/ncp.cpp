@@ -183,6 +183,7 @@ TrainingRecipe Ncp::recipe() const {
   r.decay_at = 0.0;
   r.weight_decay = 0.01;
   r.restarts = {{1200, 5e-5}, {2200, 1e-5}};
+  r.micro_batch = 32;  // one half of the batch per thread on 2 cores (ncl_bench: 0.68× the time)
   return r;
 }
 
@@ -261,9 +262,11 @@ StepReport Ncp::backward(const data::Batch& batch, int64_t micro_batch, Rng& rng
   for (const auto& order : orders) {
     data::Batch read;
     std::tie(read.points, read.labels) = reorder(batch, order);
-    const double nll = backward_in_chunks(read, micro_batch, [&](const data::Batch& part) {
+    const Chunks chunks = device() == Device::CPU ? Chunks::OnThreads : Chunks::InOrder;
+    auto nll_of = [&](const data::Batch& part) {
       return order_nll(Variable(part.points.to(device())), part.labels);
-    });
+    };
+    const double nll = backward_in_chunks(read, micro_batch, chunks, nll_of);
     if (!std::isfinite(nll)) return {nll, std::nullopt};  // the caller stops before any update
     report.loss += nll;
     per_point.push_back(nll / double(N));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 
 #include "tensor/kernel_args.h"
 #include "tensor/tensor.h"
@@ -16,6 +17,9 @@ void gemm_naive(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& arg
 // The CPU kernels' thread count (tensor/cpu/parallel.h).
 void set_threads(int threads);
 int threads();
+// Runs f(group, begin, end) over [0, n) in at most threads() contiguous groups, one thread each
+// (parallel.h); returns the number of groups. Rethrows the first group's exception.
+int run_groups(int64_t n, const std::function<void(int, int64_t, int64_t)>& f);
 }  // namespace ncl::cpu
 
 namespace ncl::cuda {

@@ -251,6 +251,9 @@ void matmul_into(const Tensor& a, const Tensor& b, Tensor& c, bool trans_a, bool
 int64_t gemm_flops() { return gemm_flop_counter.load(std::memory_order_relaxed); }
 void set_cpu_threads(int threads) { cpu::set_threads(threads); }
 int cpu_threads() { return cpu::threads(); }
+int run_cpu_groups(int64_t n, const std::function<void(int, int64_t, int64_t)>& f) {
+  return cpu::run_groups(n, f);
+}
 bool cuda_available() { return cuda::available(); }
 void set_cuda_tf32(bool allow) { cuda::set_allow_tf32(allow); }
 void synchronize(Device device) {

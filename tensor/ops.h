@@ -7,6 +7,7 @@
 // All inputs of one op must share device and (for floating ops) dtype.
 #pragma once
 
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -114,6 +115,11 @@ Tensor combine_rows(const Tensor& x, const RowMap& map, bool transpose = false);
 // OMP_NUM_THREADS.
 void set_cpu_threads(int threads);
 int cpu_threads();
+// Runs f(group, begin, end) over [0, n) in at most cpu_threads() contiguous groups at once, one
+// CPU thread each (group g: [n·g/G, n·(g+1)/G)); inside f the CPU kernels run single-threaded.
+// Returns G; rethrows the first exception a group threw. For independent work on CPU tensors
+// (the micro-batches of a training step, models/model.cpp).
+int run_cpu_groups(int64_t n, const std::function<void(int group, int64_t begin, int64_t end)>& f);
 // Whether a CUDA device is present and usable (false when built without CUDA). Never throws.
 bool cuda_available();
 // Allows TF32 tensor-core GEMMs on the GPU (off by default, so GPU results match the CPU's).

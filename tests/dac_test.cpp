@@ -14,6 +14,7 @@
 #include "models/dac.h"
 #include "models/registry.h"
 #include "nn/optim.h"
+#include "tensor/ops.h"
 #include "tests/helpers.h"
 
 using namespace ncl;
@@ -324,23 +325,62 @@ TEST_CASE("DAC: each variant overfits one batch", "[models][dac][slow]") {
 
 TEST_CASE("backward_in_chunks: micro-batches give the whole batch's loss and gradients",
           "[models][dac][grad]") {
+  // Chunks of 2 + 2 + 1 and of 1 datasets, on 1 thread and on 2: at 2 the min loss's chunks
+  // run on the threads at once (Chunks::OnThreads), the anchored loss's in order (it draws).
+  const int threads = ops::cpu_threads();
   for (const std::string loss : {"min", "anc"}) {
-    INFO(loss << " loss");
     Rng rng(24);
     Dac net(tiny_config("gaussian", loss), rng);
     net.to(DType::F64);
     data::Batch batch = small_batch(5, 8, 3, 25);
-    std::vector<std::vector<double>> grads[2];
-    double values[2];
-    for (int run = 0; run < 2; ++run) {
+    auto run = [&](int64_t micro_batch, std::vector<std::vector<double>>& grads) {
       net.zero_grad();
       Rng anchors(26);
-      values[run] = backward_in_chunks(net, batch, run == 0 ? 0 : 2, anchors);  // 2 + 2 + 1
-      for (const Variable& p : net.parameters()) grads[run].push_back(p.grad().to_vector());
-    }
-    REQUIRE(values[1] == Approx(values[0]).epsilon(1e-12));
-    for (size_t i = 0; i < grads[0].size(); ++i)
-      require_close(f64(grads[1][i], {int64_t(grads[1][i].size())}),
-                    f64(grads[0][i], {int64_t(grads[0][i].size())}), 1e-10, 1e-12);
+      const double value = backward_in_chunks(net, batch, micro_batch, anchors);
+      for (const Variable& p : net.parameters()) grads.push_back(p.grad().to_vector());
+      return value;
+    };
+    std::vector<std::vector<double>> whole;
+    ops::set_cpu_threads(1);
+    const double value = run(0, whole);
+    for (int t : {1, 2})
+      for (int64_t micro_batch : {2, 1}) {
+        INFO(loss << " loss, " << t << " threads, micro-batch " << micro_batch);
+        ops::set_cpu_threads(t);
+        std::vector<std::vector<double>> grads;
+        REQUIRE(run(micro_batch, grads) == Approx(value).epsilon(1e-12));
+        for (size_t i = 0; i < grads.size(); ++i)
+          require_close(f64(grads[i], {int64_t(grads[i].size())}),
+                        f64(whole[i], {int64_t(whole[i].size())}), 1e-10, 1e-12);
+      }
   }
+  ops::set_cpu_threads(threads);
+}
+
+TEST_CASE("backward_in_chunks: a non-finite chunk's loss is returned, in order or on threads",
+          "[models][grad]") {
+  // Loss of a chunk = mean over its datasets of w·(first point's first feature); dataset 3's
+  // feature is NaN, so with chunks of 1 the fourth chunk's loss is returned either way.
+  const int threads = ops::cpu_threads();
+  data::Batch batch;
+  batch.points = f64({1, 2, 3, NAN, 5, 6}, {6, 1, 1}).to(DType::F32);
+  batch.labels.assign(6, std::vector<int>{0});
+  Variable w(f64({2.0}, {1}), true);
+  auto loss = [&](const data::Batch& part) {
+    Variable x(part.points.to(DType::F64));
+    return mean_all(reshape(x, {part.points.dim(0)}) * w);
+  };
+  for (int t : {1, 2})
+    for (Chunks chunks : {Chunks::InOrder, Chunks::OnThreads}) {
+      INFO(t << " threads, " << (chunks == Chunks::OnThreads ? "on threads" : "in order"));
+      ops::set_cpu_threads(t);
+      w.zero_grad();
+      CHECK(std::isnan(backward_in_chunks(batch, 1, chunks, loss)));
+      w.zero_grad();
+      batch.points = f64({1, 2, 3, 4, 5, 6}, {6, 1, 1}).to(DType::F32);
+      CHECK(backward_in_chunks(batch, 4, chunks, loss) == Approx(2.0 * 3.5));  // 4 + 2
+      CHECK(w.grad().item() == Approx(3.5).epsilon(1e-12));
+      batch.points = f64({1, 2, 3, NAN, 5, 6}, {6, 1, 1}).to(DType::F32);
+    }
+  ops::set_cpu_threads(threads);
 }

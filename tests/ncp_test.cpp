@@ -15,6 +15,7 @@
 #include "models/ncp.h"
 #include "models/registry.h"
 #include "nn/optim.h"
+#include "tensor/ops.h"
 #include "tests/helpers.h"
 
 using namespace ncl;
@@ -293,26 +294,33 @@ TEST_CASE("NCP sampling draws clusterings with the probabilities it reports", "[
 }
 
 TEST_CASE("NCP: micro-batches give the whole batch's loss and gradients", "[models][ncp][grad]") {
+  // Chunks 2 + 2 + 1 in order on 1 thread, and on 2 threads at once (Chunks::OnThreads).
+  const int threads = ops::cpu_threads();
   Rng rng(18);
   Ncp net(tiny_config(), rng);
   net.to(DType::F64);
   data::Batch batch = mixed_batch(5, 7, 19);
-  std::vector<std::vector<double>> grads[2];
-  double values[2];
-  for (int run = 0; run < 2; ++run) {
+  std::vector<std::vector<double>> grads[3];
+  double values[3];
+  for (int run = 0; run < 3; ++run) {
+    ops::set_cpu_threads(run == 2 ? 2 : 1);
     net.zero_grad();
     Rng orders(20);
-    StepReport report = net.backward(batch, run == 0 ? 0 : 2, orders);  // chunks 2 + 2 + 1
+    StepReport report = net.backward(batch, run == 0 ? 0 : 2, orders);
     values[run] = report.loss;
     REQUIRE(report.order_variance.has_value());
     for (const Variable& p : net.parameters()) grads[run].push_back(p.grad().to_vector());
   }
+  ops::set_cpu_threads(threads);
   Rng orders(20);
   REQUIRE(net.loss(batch, orders).value().item() == Approx(values[0]).epsilon(1e-12));
-  REQUIRE(values[1] == Approx(values[0]).epsilon(1e-12));
-  for (size_t i = 0; i < grads[0].size(); ++i)
-    require_close(f64(grads[1][i], {int64_t(grads[1][i].size())}),
-                  f64(grads[0][i], {int64_t(grads[0][i].size())}), 1e-10, 1e-12);
+  for (int run = 1; run < 3; ++run) {
+    INFO((run == 1 ? "in order" : "on 2 threads"));
+    REQUIRE(values[run] == Approx(values[0]).epsilon(1e-12));
+    for (size_t i = 0; i < grads[0].size(); ++i)
+      require_close(f64(grads[run][i], {int64_t(grads[run][i].size())}),
+                    f64(grads[0][i], {int64_t(grads[0][i].size())}), 1e-10, 1e-12);
+  }
 }
 
 TEST_CASE("NCP: training lowers the loss and the variance across orderings", "[models][ncp][slow]") {

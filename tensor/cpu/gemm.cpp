@@ -1,13 +1,17 @@
 // Matrix products: single-threaded OpenBLAS cblas_{s,d}gemm, parallelised by ncl (parallel.h):
 // over batch entries when there are several (the attention products: many small GEMMs, where
 // BLAS's own threads would mostly wake and wait), else over blocks of C's rows (the Linear
-// layers' one large GEMM). And the naive oracle.
+// layers' one large GEMM). The thread controls (set_threads, threads, run_groups) and the naive
+// oracle.
 #include <cblas.h>
 #if defined(__SSE__)
 #include <xmmintrin.h>
 #endif
 
+#include <algorithm>
+#include <exception>
 #include <mutex>
+#include <vector>
 
 #include "tensor/backend.h"
 #include "tensor/cpu/dtype_dispatch.h"
@@ -99,6 +103,23 @@ void set_threads(int threads) {
   omp_set_num_threads(std::max(threads, 1));
 }
 int threads() { return omp_get_max_threads(); }
+
+int run_groups(int64_t n, const std::function<void(int, int64_t, int64_t)>& f) {
+  single_threaded_blas();
+  const int groups = int(std::clamp<int64_t>(n, 1, omp_get_max_threads()));
+  std::vector<std::exception_ptr> errors(size_t(groups), nullptr);
+#pragma omp parallel for num_threads(groups) schedule(static, 1)
+  for (int g = 0; g < groups; ++g) {
+    try {
+      f(g, n * g / groups, n * (g + 1) / groups);
+    } catch (...) {
+      errors[size_t(g)] = std::current_exception();
+    }
+  }
+  for (const auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  return groups;
+}
 
 void gemm_naive(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& g) {
   dispatch_float(a.dtype(), "gemm_naive", [&](auto zero) {

@@ -4,6 +4,8 @@
 // attention products). Work is split into contiguous static chunks: every element is computed
 // by exactly one thread with the same arithmetic as the serial loop, so results do not depend on
 // the thread count except where a GEMM is split into row blocks (see gemm.cpp).
+// One level of threads only: inside a parallel region (run_groups below, where each thread
+// runs a whole micro-batch), parallel_for runs its range serially on the calling thread.
 #pragma once
 
 #include <omp.h>
@@ -18,7 +20,7 @@ namespace ncl::cpu {
 template <class F>
 void parallel_for(int64_t n, int64_t min_chunk, F f) {
   int64_t chunks = std::min<int64_t>(omp_get_max_threads(), n / std::max<int64_t>(min_chunk, 1));
-  if (chunks <= 1) {
+  if (chunks <= 1 || omp_in_parallel()) {
     if (n > 0) f(int64_t(0), n);
     return;
   }
