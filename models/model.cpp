@@ -47,9 +47,9 @@ double backward_in_chunks(const data::Batch& batch, int64_t micro_batch, Chunks 
     for (int64_t c = 0; c < C; ++c)
       if (!run(c)) break;
   }
-  double total = 0.0;
+  double total = 0.0;  // or the first non-finite chunk loss: the caller stops before any update
   for (int64_t c = 0; c < C; ++c) {
-    if (!std::isfinite(values[size_t(c)])) return values[size_t(c)];  // the caller stops before any update
+    if (!std::isfinite(values[size_t(c)])) return values[size_t(c)];
     total += weights[size_t(c)] * values[size_t(c)];
   }
   return total;
