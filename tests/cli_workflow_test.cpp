@@ -213,10 +213,13 @@ TEST_CASE("ncl train: --until then --resume gives the uninterrupted run's bits",
   const std::string a = temp_file("resume_a.safetensors"), b = temp_file("resume_b.safetensors"),
                     b3 = temp_file("resume_b3.safetensors");
   // 6 steps: the learning rate drops ×0.1 at step 4 (decay_at 0.7), after the split at step 3.
-  train_small(a, 6, "--seed 4");
-  train_small(b, 6, "--seed 4 --until 3");
+  // Chunks of one dataset on 2 threads: the two run at once (models/model.cpp), and the resumed
+  // run takes the chunk size from the checkpoint.
+  train_small(a, 6, "--seed 4 --micro-batch 1 --threads 2");
+  train_small(b, 6, "--seed 4 --micro-batch 1 --threads 2 --until 3");
   std::filesystem::copy_file(b, b3);
-  Run resume = run_ncl("train --resume " + b + " --out " + b + " --log-every 0");
+  REQUIRE(load_safetensors(b).metadata.at("micro_batch") == "1");
+  Run resume = run_ncl("train --resume " + b + " --out " + b + " --log-every 0 --threads 2");
   INFO(resume.output);
   REQUIRE(resume.code == 0);
   REQUIRE_THAT(resume.output, Contains("steps 3..6"));
