@@ -21,15 +21,9 @@ using nlohmann::json;
 
 namespace {
 
-// A DAC of width 16 with 2-block stacks: a few steps take a fraction of a second.
-const std::string kSmall =
-    R"(--config '{"dim":16,"heads":2,"inducing":4,"blocks":2,"flow_blocks":2,"flow_hidden":16}' --batch 2)";
+const std::string& kSmall = kSmallDac;
 
-void train(const std::string& args, const std::string& out) {
-  Run r = run_ncl("train " + kSmall + " --log-every 0 " + args + " --out " + out);
-  INFO(r.output);
-  REQUIRE(r.code == 0);
-}
+void train(const std::string& args, const std::string& out) { train_ok(kSmall + " " + args, out); }
 
 }  // namespace
 

@@ -17,14 +17,9 @@ using nlohmann::json;
 
 namespace {
 
-const std::string kSmall =
-    R"(--model ncp --config '{"hidden":8,"h_dim":8,"g_dim":8,"encoder_layers":1,"g_layers":1,"f_layers":1,"orders":2}' --batch 4)";
+const std::string& kSmall = kSmallNcp;
 
-void train(const std::string& args, const std::string& out) {
-  Run r = run_ncl("train " + kSmall + " --log-every 0 " + args + " --out " + out);
-  INFO(r.output);
-  REQUIRE(r.code == 0);
-}
+void train(const std::string& args, const std::string& out) { train_ok(kSmall + " " + args, out); }
 
 }  // namespace
 

@@ -21,15 +21,10 @@ using nlohmann::json;
 
 namespace {
 
-// The small Set Transformer of cli_workflow_test: a few steps take well under a second.
-const std::string kSmall =
-    R"(--config '{"dim":32,"heads":2,"inducing":8,"isab_layers":1,"sab_layers":1}' --batch 2)";
+const std::string& kSmall = kSmallSetTransformer;
 
 Run train(const std::string& args, const std::string& out) {
-  Run r = run_ncl("train " + kSmall + " --seed 4 --log-every 0 " + args + " --out " + out);
-  INFO(r.output);
-  REQUIRE(r.code == 0);
-  return r;
+  return train_ok(kSmall + " --seed 4 " + args, out);
 }
 
 // The "eval at step S (...): ari A  nmi B ..." lines: step → the named score.

@@ -29,9 +29,7 @@ using nlohmann::json;
 
 namespace {
 
-// A 14,565-parameter Set Transformer: a few training steps take well under a second.
-const std::string kSmall =
-    R"(--config '{"dim":32,"heads":2,"inducing":8,"isab_layers":1,"sab_layers":1}' --batch 2)";
+const std::string& kSmall = kSmallSetTransformer;
 
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
@@ -46,10 +44,7 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 // Trains the small model for `steps` steps into a new checkpoint at `path`.
 void train_small(const std::string& path, int steps, const std::string& extra = "") {
-  Run r = run_ncl("train " + kSmall + " --steps " + std::to_string(steps) + " --log-every 0 " +
-                  extra + " --out " + path);
-  INFO(r.output);
-  REQUIRE(r.code == 0);
+  train_ok(kSmall + " --steps " + std::to_string(steps) + " " + extra, path);
 }
 
 // One dataset from mog-k4 (seed 3) as CSV with columns x0, x1, label.

@@ -79,6 +79,22 @@ std::string read_text(const std::string& path) {
 }
 
 Run run_ncl(const std::string& args) { return run_shell(std::string(NCL_BINARY) + " " + args + " 2>&1"); }
+const std::string kSmallSetTransformer =
+    R"(--config '{"dim":32,"heads":2,"inducing":8,"isab_layers":1,"sab_layers":1}' --batch 2)";
+const std::string kSmallDac =
+    R"(--config '{"dim":16,"heads":2,"inducing":4,"blocks":2,"flow_blocks":2,"flow_hidden":16}')"
+    " --batch 2";
+const std::string kSmallNcp =
+    R"(--model ncp --config '{"hidden":8,"h_dim":8,"g_dim":8,"encoder_layers":1,"g_layers":1,)"
+    R"("f_layers":1,"orders":2}' --batch 4)";
+
+Run train_ok(const std::string& args, const std::string& out) {
+  Run r = run_ncl("train " + args + " --log-every 0 --out " + out);
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  return r;
+}
+
 Run run_shell_stdout(const std::string& command) { return run_shell(command + " 2>/dev/null"); }
 Run run_ncl_stdout(const std::string& args) { return run_shell_stdout(std::string(NCL_BINARY) + " " + args); }
 

@@ -45,6 +45,12 @@ struct Run {
 Run run_shell(const std::string& command);
 // `ncl args` with stdout and stderr together.
 Run run_ncl(const std::string& args);
+// The small models the CLI tests train, as `ncl train` flags (--model, --config, --batch): a
+// few steps of each take well under a second. A 14,565-parameter Set Transformer; a DAC of
+// width 16 with 2-block stacks (add --model dac or dac-maf); an NCP of width 8.
+extern const std::string kSmallSetTransformer, kSmallDac, kSmallNcp;
+// `ncl train ARGS --log-every 0 --out OUT`, required to exit 0.
+Run train_ok(const std::string& args, const std::string& out);
 // The same with standard output only (stderr discarded).
 Run run_shell_stdout(const std::string& command);
 Run run_ncl_stdout(const std::string& args);
