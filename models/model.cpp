@@ -35,8 +35,11 @@ double backward_in_chunks(const data::Batch& batch, int64_t micro_batch, Chunks 
     (weights[size_t(c)] == 1.0 ? value : value * weights[size_t(c)]).backward();
     return true;
   };
-  if (chunks == Chunks::OnThreads && C >= 2 && ops::cpu_threads() >= 2) {
-    std::vector<GradientSink> sinks(size_t(std::min<int64_t>(C, ops::cpu_threads())));
+  // On threads only when every thread gets a chunk: with fewer chunks than threads (2 halves of
+  // a batch on 16 cores) the kernels split over all the threads use more of them.
+  const int threads = ops::cpu_threads();
+  if (chunks == Chunks::OnThreads && threads >= 2 && C >= threads) {
+    std::vector<GradientSink> sinks(static_cast<size_t>(threads));
     const int groups = ops::run_cpu_groups(C, [&](int group, int64_t begin, int64_t end) {
       CollectGradients collect(sinks[size_t(group)]);
       for (int64_t c = begin; c < end; ++c)

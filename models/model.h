@@ -125,8 +125,9 @@ class ClusteringModel : public nn::Module {
   Device device() const { return parameters().front().value().device(); }
 };
 
-// How backward_in_chunks runs the chunks: one after the other, or as many at once as there are
-// CPU threads, each thread backpropagating its contiguous run of chunks single-threaded.
+// How backward_in_chunks runs the chunks: one after the other, or (when there are at least as
+// many chunks as CPU threads) on all the threads at once, each thread backpropagating its
+// contiguous run of chunks single-threaded.
 enum class Chunks { InOrder, OnThreads };
 
 // One training step's gradients in chunks of at most `micro_batch` datasets: each chunk's loss,
