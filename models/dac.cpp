@@ -159,31 +159,56 @@ FilterOutput Dac::forward(const Variable& points, const Tensor& key_mask,
           with_density ? log_density(points, p.theta) : Variable(), p.theta};
 }
 
+std::vector<int64_t> Dac::draw_anchors(const data::Batch& batch, Rng& rng) {
+  std::vector<int64_t> anchors(size_t(batch.points.dim(0)));
+  for (int64_t& anchor : anchors) anchor = rng.randint(0, batch.points.dim(1));
+  return anchors;
+}
+
+Variable Dac::anchored_loss(const data::Batch& batch, const std::vector<int64_t>& anchors) const {
+  const int64_t B = batch.points.dim(0), N = batch.points.dim(1);
+  NCL_CHECK(int64_t(batch.labels.size()) == B && int64_t(anchors.size()) == B, name(),
+            ": the batch has ", batch.labels.size(), " label lists and ", anchors.size(),
+            " anchors for ", B, " datasets");
+  std::vector<double> target(B * N), weight(B * N);
+  for (int64_t b = 0; b < B; ++b) {
+    const int anchor_label = batch.labels[b][anchors[b]];
+    double members = 0.0;
+    for (int64_t n = 0; n < N; ++n) members += target[b * N + n] = batch.labels[b][n] == anchor_label;
+    for (int64_t n = 0; n < N; ++n) weight[b * N + n] = target[b * N + n] / (members + 1e-8);
+  }
+  const DType dtype = batch.points.dtype();
+  auto constant = [&](const std::vector<double>& v) {
+    return Variable(Tensor::from_vector(v, {B, N}, dtype).to(device()));
+  };
+  FilterOutput out = forward(Variable(batch.points.to(device())), {}, anchors);
+  Variable bce = mean_all(bce_with_logits(out.logits, constant(target)));
+  Variable members_ll = sum_all(out.log_density * constant(weight));
+  return bce - members_ll * (1.0 / double(B));
+}
+
+StepReport Dac::backward(const data::Batch& batch, int64_t micro_batch, Rng& rng) const {
+  if (!anchor_) return ClusteringModel::backward(batch, micro_batch, rng);
+  // Chunk by chunk, loss() would draw the same anchors in the same order: the run is unchanged.
+  const std::vector<int64_t> anchors = draw_anchors(batch, rng);
+  const Chunks chunks = device() == Device::CPU ? Chunks::OnThreads : Chunks::InOrder;
+  auto loss_of = [&](const data::Batch& part, int64_t first) {
+    const auto begin = anchors.begin() + first;
+    return anchored_loss(part, std::vector<int64_t>(begin, begin + part.points.dim(0)));
+  };
+  return {backward_in_chunks(batch, micro_batch, chunks, loss_of), std::nullopt};
+}
+
 Variable Dac::loss(const data::Batch& batch, Rng& rng) const {
   const int64_t B = batch.points.dim(0), N = batch.points.dim(1);
   NCL_CHECK(int64_t(batch.labels.size()) == B, name(), ": the batch has ", batch.labels.size(),
             " label lists for ", B, " datasets");
+  if (anchor_) return anchored_loss(batch, draw_anchors(batch, rng));
   Variable points(batch.points.to(device()));
   const DType dtype = batch.points.dtype();
   auto constant = [&](const std::vector<double>& v, const Shape& shape) {
     return Variable(Tensor::from_vector(v, shape, dtype).to(device()));
   };
-
-  if (anchor_) {
-    std::vector<int64_t> anchors(B);
-    std::vector<double> target(B * N), weight(B * N);
-    for (int64_t b = 0; b < B; ++b) {
-      anchors[b] = rng.randint(0, N);
-      const int anchor_label = batch.labels[b][anchors[b]];
-      double members = 0.0;
-      for (int64_t n = 0; n < N; ++n) members += target[b * N + n] = batch.labels[b][n] == anchor_label;
-      for (int64_t n = 0; n < N; ++n) weight[b * N + n] = target[b * N + n] / (members + 1e-8);
-    }
-    FilterOutput out = forward(points, {}, anchors);
-    Variable bce = mean_all(bce_with_logits(out.logits, constant(target, {B, N})));
-    Variable members_ll = sum_all(out.log_density * constant(weight, {B, N}));
-    return bce - members_ll * (1.0 / double(B));
-  }
 
   int64_t K = 1;
   for (const auto& labels : batch.labels)

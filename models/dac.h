@@ -75,6 +75,9 @@ class Dac : public ClusteringModel {
   TrainingRecipe recipe() const override;
   Variable loss(const data::Batch& batch, Rng& rng) const override;
   bool loss_draws() const override { return anchor_ != nullptr; }  // the anchored loss's anchors
+  // The anchored loss draws every anchor of the batch first, as loss() would chunk by chunk, so
+  // its micro-batches draw nothing and run on the CPU threads at once; the min loss: the default.
+  StepReport backward(const data::Batch& batch, int64_t micro_batch, Rng& rng) const override;
   // Filtering passes on the points no earlier pass claimed (dropped from the set, so later
   // passes cost less), each claiming those with logit > 0; the anchored model draws its anchor
   // among them from Rng(options.seed) and always claims it. Stops when every point is claimed,
@@ -99,6 +102,10 @@ class Dac : public ClusteringModel {
   };
   Proposal propose(const Variable& points, const Tensor& key_mask,
                    const std::vector<int64_t>& anchors) const;
+  // One anchor per dataset, U{0..N−1}: what the anchored loss draws.
+  static std::vector<int64_t> draw_anchors(const data::Batch& batch, Rng& rng);
+  // The anchored loss with these anchors (one per dataset of the batch).
+  Variable anchored_loss(const data::Batch& batch, const std::vector<int64_t>& anchors) const;
 
   DacConfig config_;
   std::unique_ptr<nn::MAB> anchor_;           // "anchor" (anc only): X attends to its anchor

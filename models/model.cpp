@@ -11,11 +11,12 @@
 namespace ncl::models {
 
 double backward_in_chunks(const data::Batch& batch, int64_t micro_batch, Chunks chunks,
-                          const std::function<Variable(const data::Batch&)>& loss) {
+                          const std::function<Variable(const data::Batch&, int64_t)>& loss) {
   const int64_t B = batch.points.dim(0);
   const int64_t size = micro_batch > 0 ? std::min(micro_batch, B) : B;
   std::vector<data::Batch> parts;
   std::vector<double> weights;
+  std::vector<int64_t> firsts;
   for (int64_t start = 0; start < B; start += size) {
     const int64_t end = std::min(B, start + size);
     data::Batch& part = parts.emplace_back();
@@ -23,13 +24,14 @@ double backward_in_chunks(const data::Batch& batch, int64_t micro_batch, Chunks 
     part.labels.assign(batch.labels.begin() + start, batch.labels.begin() + end);
     if (!batch.truth.empty()) part.truth.assign(batch.truth.begin() + start, batch.truth.begin() + end);
     weights.push_back(double(end - start) / double(B));
+    firsts.push_back(start);
   }
   const int64_t C = int64_t(parts.size());
   // Chunk c's loss into values[c], then its backward; false (and no backward) when it is not
   // finite. Chunks a thread never ran keep NaN, and always follow a non-finite one.
   std::vector<double> values(size_t(C), std::numeric_limits<double>::quiet_NaN());
   auto run = [&](int64_t c) {
-    Variable value = loss(parts[size_t(c)]);
+    Variable value = loss(parts[size_t(c)], firsts[size_t(c)]);
     const double v = values[size_t(c)] = value.value().item();
     if (!std::isfinite(v)) return false;
     (weights[size_t(c)] == 1.0 ? value : value * weights[size_t(c)]).backward();
@@ -62,7 +64,7 @@ double backward_in_chunks(const ClusteringModel& model, const data::Batch& batch
                           int64_t micro_batch, Rng& rng) {
   const bool on_threads = model.device() == Device::CPU && !model.loss_draws();
   return backward_in_chunks(batch, micro_batch, on_threads ? Chunks::OnThreads : Chunks::InOrder,
-                            [&](const data::Batch& part) { return model.loss(part, rng); });
+                            [&](const data::Batch& part, int64_t) { return model.loss(part, rng); });
 }
 
 StepReport ClusteringModel::backward(const data::Batch& batch, int64_t micro_batch, Rng& rng) const {

@@ -109,7 +109,8 @@ class ClusteringModel : public nn::Module {
   virtual ClusterResult cluster(const std::vector<double>& points,
                                 const InferenceOptions& options = {}) const = 0;
   // One training step's gradients (accumulated into the parameters' grads): by default
-  // backward_in_chunks below; NCP backpropagates one ordering of the points at a time.
+  // backward_in_chunks below; NCP backpropagates one ordering of the points at a time, DAC's
+  // anchored loss draws the batch's anchors first.
   virtual StepReport backward(const data::Batch& batch, int64_t micro_batch, Rng& rng) const;
   // Per-point NLL −log q(labels | points) / N of a labeled dataset, for models that give every
   // clustering a probability (NCP; `seed` picks the order it reads the points in); nullopt for
@@ -143,9 +144,11 @@ enum class Chunks { InOrder, OnThreads };
 // incomplete and must not be applied). micro_batch <= 0: one chunk.
 double backward_in_chunks(const ClusteringModel& model, const data::Batch& batch,
                           int64_t micro_batch, Rng& rng);
-// The same for any per-batch loss that is a mean over its datasets (NCP's one ordering); with
-// OnThreads, `loss` is called from several threads at once.
+// The same for any per-batch loss that is a mean over its datasets (NCP's one ordering, DAC's
+// anchored loss with its anchors drawn beforehand): loss(part, first) scores the chunk `part`,
+// whose datasets are the batch's first, first + 1, ...; with OnThreads it is called from
+// several threads at once.
 double backward_in_chunks(const data::Batch& batch, int64_t micro_batch, Chunks chunks,
-                          const std::function<Variable(const data::Batch&)>& loss);
+                          const std::function<Variable(const data::Batch&, int64_t)>& loss);
 
 }  // namespace ncl::models

@@ -263,7 +263,7 @@ StepReport Ncp::backward(const data::Batch& batch, int64_t micro_batch, Rng& rng
     data::Batch read;
     std::tie(read.points, read.labels) = reorder(batch, order);
     const Chunks chunks = device() == Device::CPU ? Chunks::OnThreads : Chunks::InOrder;
-    auto nll_of = [&](const data::Batch& part) {
+    auto nll_of = [&](const data::Batch& part, int64_t) {
       return order_nll(Variable(part.points.to(device())), part.labels);
     };
     const double nll = backward_in_chunks(read, micro_batch, chunks, nll_of);

@@ -325,33 +325,37 @@ TEST_CASE("DAC: each variant overfits one batch", "[models][dac][slow]") {
 
 TEST_CASE("backward_in_chunks: micro-batches give the whole batch's loss and gradients",
           "[models][dac][grad]") {
-  // Chunks of 2 + 2 + 1 and of 1 datasets, on 1 thread and on 2: at 2 the min loss's chunks
-  // run on the threads at once (Chunks::OnThreads), the anchored loss's in order (it draws).
+  // Chunks of 2 + 2 + 1 and of 1 datasets, on 1 thread and on 2: at 2 the chunks of both losses
+  // run on the threads at once (the anchored loss draws its anchors for the whole batch first).
+  // The whole batch's loss() is the reference, and the Rng ends where it leaves it.
   const int threads = ops::cpu_threads();
   for (const std::string loss : {"min", "anc"}) {
     Rng rng(24);
     Dac net(tiny_config("gaussian", loss), rng);
     net.to(DType::F64);
     data::Batch batch = small_batch(5, 8, 3, 25);
-    auto run = [&](int64_t micro_batch, std::vector<std::vector<double>>& grads) {
-      net.zero_grad();
-      Rng anchors(26);
-      const double value = backward_in_chunks(net, batch, micro_batch, anchors);
-      for (const Variable& p : net.parameters()) grads.push_back(p.grad().to_vector());
-      return value;
-    };
     std::vector<std::vector<double>> whole;
     ops::set_cpu_threads(1);
-    const double value = run(0, whole);
+    net.zero_grad();
+    Rng reference(26);
+    Variable value = net.loss(batch, reference);
+    value.backward();
+    for (const Variable& p : net.parameters()) whole.push_back(p.grad().to_vector());
+    const uint64_t next_draw = reference.engine()();
     for (int t : {1, 2})
       for (int64_t micro_batch : {2, 1}) {
         INFO(loss << " loss, " << t << " threads, micro-batch " << micro_batch);
         ops::set_cpu_threads(t);
-        std::vector<std::vector<double>> grads;
-        REQUIRE(run(micro_batch, grads) == Approx(value).epsilon(1e-12));
-        for (size_t i = 0; i < grads.size(); ++i)
-          require_close(f64(grads[i], {int64_t(grads[i].size())}),
-                        f64(whole[i], {int64_t(whole[i].size())}), 1e-10, 1e-12);
+        net.zero_grad();
+        Rng anchors(26);
+        REQUIRE(net.backward(batch, micro_batch, anchors).loss ==
+                Approx(value.value().item()).epsilon(1e-12));
+        CHECK(anchors.engine()() == next_draw);
+        const auto params = net.parameters();
+        for (size_t i = 0; i < params.size(); ++i) {
+          const Shape shape{int64_t(whole[i].size())};
+          require_close(f64(params[i].grad().to_vector(), shape), f64(whole[i], shape), 1e-10, 1e-12);
+        }
       }
   }
   ops::set_cpu_threads(threads);
@@ -366,7 +370,7 @@ TEST_CASE("backward_in_chunks: a non-finite chunk's loss is returned, in order o
   batch.points = f64({1, 2, 3, NAN, 5, 6}, {6, 1, 1}).to(DType::F32);
   batch.labels.assign(6, std::vector<int>{0});
   Variable w(f64({2.0}, {1}), true);
-  auto loss = [&](const data::Batch& part) {
+  auto loss = [&](const data::Batch& part, int64_t) {
     Variable x(part.points.to(DType::F64));
     return mean_all(reshape(x, {part.points.dim(0)}) * w);
   };
