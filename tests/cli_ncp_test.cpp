@@ -79,16 +79,7 @@ TEST_CASE("ncl with ncp: train, info, cluster with each search, eval", "[cli][nc
 
 TEST_CASE("ncl train with ncp: --until then --resume gives the uninterrupted run's bits",
           "[cli][ncp]") {
-  const std::string a = temp_file("ncp_a.safetensors"), b = temp_file("ncp_b.safetensors");
-  train("--steps 4 --seed 5", a);
-  train("--steps 4 --seed 5 --until 2", b);
-  Run resume = run_ncl("train --resume " + b + " --out " + b + " --log-every 0");
-  INFO(resume.output);
-  REQUIRE(resume.code == 0);
-  REQUIRE(load_safetensors(b).metadata.at("step") == "4");
-  require_same_checkpoint(a, b);
-  std::filesystem::remove(a);
-  std::filesystem::remove(b);
+  require_exact_resume(kSmall + " --seed 5", 4, 2);
 }
 
 TEST_CASE("ncl with ncp: bad options give exit 2 (usage) or 1 (error) and one line", "[cli][ncp]") {

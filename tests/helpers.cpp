@@ -132,6 +132,22 @@ void require_same_checkpoint(const std::string& a, const std::string& b) {
   }
 }
 
+void require_exact_resume(const std::string& args, int steps, int until) {
+  const std::string whole = temp_file("resume_whole.safetensors");
+  const std::string parts = temp_file("resume_parts.safetensors");
+  const std::string run = args + " --steps " + std::to_string(steps);
+  train_ok(run, whole);
+  train_ok(run + " --until " + std::to_string(until), parts);
+  REQUIRE(load_safetensors(parts).metadata.at("step") == std::to_string(until));
+  Run resume = run_ncl("train --resume " + parts + " --out " + parts + " --log-every 0");
+  INFO(resume.output);
+  REQUIRE(resume.code == 0);
+  REQUIRE(load_safetensors(parts).metadata.at("step") == std::to_string(steps));
+  require_same_checkpoint(whole, parts);
+  std::filesystem::remove(whole);
+  std::filesystem::remove(parts);
+}
+
 std::string temp_file(const std::string& name) {
   auto dir = std::filesystem::temp_directory_path() / ("ncl_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);

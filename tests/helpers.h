@@ -67,6 +67,9 @@ void require_refused(const std::vector<Refusal>& cases);
 
 // Two checkpoints from `ncl train` hold the same step, Rng state and tensors, bit for bit.
 void require_same_checkpoint(const std::string& a, const std::string& b);
+// `ncl train ARGS --steps STEPS` straight through, and with `--until UNTIL` then `--resume`
+// (which takes the rest from the checkpoint): both must end in the same bits.
+void require_exact_resume(const std::string& args, int steps, int until);
 
 // The whole file as bytes ("" when it cannot be read).
 std::string read_text(const std::string& path);
