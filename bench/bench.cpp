@@ -8,9 +8,13 @@
 //   median forward+backward and full step time next to PyTorch's CPU figure
 //   (spec/performance.md), GEMM FLOPs per step, the fraction of the GEMM floor (GEMM FLOPs /
 //   sgemm rate / step time), peak RSS and the allocator's peak; DAC's step (B=100, whole batch
-//   and micro-batches); NCP's training iteration (B=64, 6 orderings) and its sampling time
-//   (S = 100 clusterings of one dataset of N = 100 and 1000 points, drawn and by beam search).
-// Usage: ncl_bench [--threads T] [--steps S] [--device cpu|cuda] [--only SECTION] [--ncp CKPT].
+//   and micro-batches, min and anchored losses); DAC's clustering time per dataset on the first
+//   100 datasets of the mog-12 benchmark with the shipped checkpoint (or --dac CKPT), refined
+//   and not, with its GEMM FLOPs and fraction of the GEMM floor; NCP's training iteration
+//   (B=64, 6 orderings) and its sampling time (S = 100 clusterings of one dataset of N = 100
+//   and 1000 points, drawn and by beam search).
+// Usage: ncl_bench [--threads T] [--steps S] [--device cpu|cuda] [--only SECTION] [--dac CKPT]
+//                  [--ncp CKPT].
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -23,6 +27,7 @@
 
 #include "autograd/functions.h"
 #include "data/generator.h"
+#include "data/benchmark.h"
 #include "data/crp.h"
 #include "data/mog.h"
 #include "models/dac.h"
@@ -121,6 +126,7 @@ StepTiming time_training_step(const models::ClusteringModel& model, const data::
 int main(int argc, char** argv) {
   int threads = 0, steps = 20;
   std::string device_name = "cpu", only, ncp_checkpoint;
+  std::string dac_checkpoint = std::string(NCL_SOURCE_DIR) + "/models/checkpoints/dac-mog.safetensors";
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
@@ -128,9 +134,10 @@ int main(int argc, char** argv) {
     else if (arg == "--device" && i + 1 < argc) device_name = argv[++i];
     else if (arg == "--only" && i + 1 < argc) only = argv[++i];
     else if (arg == "--ncp" && i + 1 < argc) ncp_checkpoint = argv[++i];
+    else if (arg == "--dac" && i + 1 < argc) dac_checkpoint = argv[++i];
     else {
       std::fprintf(stderr, "usage: ncl_bench [--threads T] [--steps S] [--device cpu|cuda] "
-                           "[--only gemm|set-transformer|dac|ncp] [--ncp CKPT]\n");
+                           "[--only gemm|set-transformer|dac|dac-cluster|ncp] [--dac CKPT] [--ncp CKPT]\n");
       return 2;
     }
   }
@@ -231,6 +238,36 @@ int main(int argc, char** argv) {
       std::printf("%-28s %8.3fs %9s %8s %9.1f %9.2f  %7.0f MiB\n", mode.name, step,
                   peer ? "2.63s" : "-", ratio, gflop, gflop / peak / step,
                   double(allocator_for(device).stats().peak_bytes_in_use) / (1 << 20));
+    }
+  }
+  if (only.empty() || only == "dac-cluster") {
+    // Clustering one dataset at a time (`ncl eval`'s ms per dataset), the first 100 datasets of
+    // mog-12 (N in [900, 3000), K <= 12; the benchmark's seed 0), after one warm-up dataset.
+    // A pass runs the network on the points still unclaimed, so the work depends on the model.
+    std::unique_ptr<models::ClusteringModel> dac =
+        models::load_model(nn::load_checkpoint(dac_checkpoint), dac_checkpoint);
+    dac->to(device);
+    const data::Benchmark mog12 =
+        data::generate_benchmark(*data::make_generator("mog-12"), 100, 10, 0);
+    std::printf("\nDAC clustering, first %zu datasets of mog-12, %s\n", mog12.datasets.size(),
+                dac_checkpoint.c_str());
+    std::printf("%-28s %10s %9s %9s %9s\n", "inference", "ms/dataset", "passes", "GFLOP", "floor");
+    for (bool refine : {true, false}) {
+      models::InferenceOptions options;
+      options.refine = refine;
+      dac->cluster(mog12.datasets.front().points, options);  // warm-up
+      const int64_t flops_before = ops::gemm_flops();
+      double seconds = 0.0, passes = 0.0;
+      for (const data::Dataset& d : mog12.datasets) {
+        auto start = Clock::now();
+        models::ClusterResult r = dac->cluster(d.points, options);
+        seconds += seconds_since(start);
+        passes += double(r.passes);
+      }
+      const double M = double(mog12.datasets.size());
+      const double gflop = double(ops::gemm_flops() - flops_before) / M / 1e9;
+      std::printf("%-28s %10.1f %9.2f %9.2f %9.2f\n", refine ? "refined (the default)" : "--no-refine",
+                  1e3 * seconds / M, passes / M, gflop, gflop / peak / (seconds / M));
     }
   }
   if (only.empty() || only == "ncp") {
