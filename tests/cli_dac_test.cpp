@@ -128,7 +128,8 @@ TEST_CASE("ncl train --loss anc: --until then --resume gives the uninterrupted r
           "[cli][dac]") {
   // Chunks of one dataset on 2 threads: the anchors are drawn for the batch first and the two
   // chunks run at once (models/dac.cpp).
-  require_exact_resume(kSmall + " --model dac --loss anc --seed 3 --micro-batch 1 --threads 2", 4, 2);
+  require_exact_resume(kSmall + " --model dac --loss anc --seed 3 --micro-batch 1 --threads 2", 4, 2,
+                       "--threads 2");
 }
 
 TEST_CASE("ncl with dac: bad options give exit 2 (usage) or 1 (error) and one line", "[cli][dac]") {

@@ -132,14 +132,16 @@ void require_same_checkpoint(const std::string& a, const std::string& b) {
   }
 }
 
-void require_exact_resume(const std::string& args, int steps, int until) {
+void require_exact_resume(const std::string& args, int steps, int until,
+                          const std::string& resume_args) {
   const std::string whole = temp_file("resume_whole.safetensors");
   const std::string parts = temp_file("resume_parts.safetensors");
   const std::string run = args + " --steps " + std::to_string(steps);
   train_ok(run, whole);
   train_ok(run + " --until " + std::to_string(until), parts);
   REQUIRE(load_safetensors(parts).metadata.at("step") == std::to_string(until));
-  Run resume = run_ncl("train --resume " + parts + " --out " + parts + " --log-every 0");
+  Run resume =
+      run_ncl("train --resume " + parts + " --out " + parts + " --log-every 0 " + resume_args);
   INFO(resume.output);
   REQUIRE(resume.code == 0);
   REQUIRE(load_safetensors(parts).metadata.at("step") == std::to_string(steps));

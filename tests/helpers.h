@@ -67,9 +67,11 @@ void require_refused(const std::vector<Refusal>& cases);
 
 // Two checkpoints from `ncl train` hold the same step, Rng state and tensors, bit for bit.
 void require_same_checkpoint(const std::string& a, const std::string& b);
-// `ncl train ARGS --steps STEPS` straight through, and with `--until UNTIL` then `--resume`
-// (which takes the rest from the checkpoint): both must end in the same bits.
-void require_exact_resume(const std::string& args, int steps, int until);
+// `ncl train ARGS --steps STEPS` straight through, and with `--until UNTIL` then `--resume
+// RESUME_ARGS` (the rest comes from the checkpoint; the thread count does not, so give the same
+// --threads in both): both must end in the same bits.
+void require_exact_resume(const std::string& args, int steps, int until,
+                          const std::string& resume_args = "");
 
 // The whole file as bytes ("" when it cannot be read).
 std::string read_text(const std::string& path);
