@@ -247,8 +247,10 @@ int main(int argc, char** argv) {
     std::unique_ptr<models::ClusteringModel> dac =
         models::load_model(nn::load_checkpoint(dac_checkpoint), dac_checkpoint);
     dac->to(device);
+    // The same draws as the benchmark file's first 100 (`ncl gen --data mog-12 --seed 0`).
+    const auto generator = data::make_generator("mog-12");
     const data::Benchmark mog12 =
-        data::generate_benchmark(*data::make_generator("mog-12"), 100, 10, 0);
+        data::generate_benchmark(*generator, 100, generator->benchmark_batch(), 0);
     std::printf("\nDAC clustering, first %zu datasets of mog-12, %s\n", mog12.datasets.size(),
                 dac_checkpoint.c_str());
     std::printf("%-28s %10s %9s %9s %9s\n", "inference", "ms/dataset", "passes", "GFLOP", "floor");
