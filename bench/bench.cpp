@@ -14,7 +14,10 @@
 //   (B=64, 6 orderings) and its sampling time (S = 100 clusterings of one dataset of N = 100
 //   and 1000 points, drawn and by beam search).
 // Usage: ncl_bench [--threads T] [--steps S] [--device cpu|cuda] [--only SECTION] [--dac CKPT]
-//                  [--ncp CKPT].
+//                  [--ncp CKPT] [--default-only].
+// --default-only keeps, of the training steps, the rows `ncl train` runs by default (its
+// micro-batch on the CPU) and skips NCP's sampling: what bench/peer_ab.sh sets against the
+// PyTorch peers.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -121,10 +124,19 @@ StepTiming time_training_step(const models::ClusteringModel& model, const data::
   return out;
 }
 
+// A row's label: a micro-batch row sits indented under its configuration's whole-batch row, or
+// names the configuration itself when that row is left out (--default-only).
+std::string row_label(const std::string& setting, int64_t micro_batch, bool default_only) {
+  if (micro_batch == 0) return setting;
+  std::string flag = "--micro-batch " + std::to_string(micro_batch);
+  return default_only ? setting + " " + flag : "  " + flag;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int threads = 0, steps = 20;
+  bool default_only = false;
   std::string device_name = "cpu", only, ncp_checkpoint;
   std::string dac_checkpoint = std::string(NCL_SOURCE_DIR) + "/models/checkpoints/dac-mog.safetensors";
   for (int i = 1; i < argc; ++i) {
@@ -135,9 +147,11 @@ int main(int argc, char** argv) {
     else if (arg == "--only" && i + 1 < argc) only = argv[++i];
     else if (arg == "--ncp" && i + 1 < argc) ncp_checkpoint = argv[++i];
     else if (arg == "--dac" && i + 1 < argc) dac_checkpoint = argv[++i];
+    else if (arg == "--default-only") default_only = true;
     else {
       std::fprintf(stderr, "usage: ncl_bench [--threads T] [--steps S] [--device cpu|cuda] "
-                           "[--only gemm|set-transformer|dac|dac-cluster|ncp] [--dac CKPT] [--ncp CKPT]\n");
+                           "[--only gemm|set-transformer|dac|dac-cluster|ncp] [--dac CKPT] [--ncp CKPT] "
+                           "[--default-only]\n");
       return 2;
     }
   }
@@ -180,28 +194,34 @@ int main(int argc, char** argv) {
   if (only.empty() || only == "set-transformer") {
     // The Set Transformer training step (spec/performance.md's two configurations).
     struct Config {
-      const char* name;
+      const char* setting;
       int64_t batch, n_min, n_max;
       double peer_seconds, peer_mib;
       int64_t micro_batch = 0;  // datasets per forward/backward (0: the whole batch)
+      bool is_default = false;  // what `ncl train` runs on the CPU
     };
     std::printf("\nSet Transformer training step (MoG loss + Adam), median of %d steps\n", steps);
     std::printf("%-28s %9s %9s %9s %8s %9s %9s\n", "configuration", "fwd+bwd", "step", "PyTorch",
                 "ratio", "GFLOP", "floor");
-    std::vector<Config> configs{{"B=10, N in [300,600)", 10, 300, 600, 0.043, 517},
-                                {"  --micro-batch 5", 10, 300, 600, 0.043, 517, 5},
-                                {"  --micro-batch 1", 10, 300, 600, 0.043, 517, 1},
-                                {"B=10, N = 500", 10, 500, 501, 0.068, 485},
-                                {"  --micro-batch 5", 10, 500, 501, 0.068, 485, 5}};
-    if (device == Device::CUDA) configs.push_back({"B=100, N = 1000", 100, 1000, 1001, 2.88, 1536});
+    const bool cpu = device == Device::CPU;
+    std::vector<Config> configs{{"B=10, N in [300,600)", 10, 300, 600, 0.043, 517, 0, !cpu},
+                                {"B=10, N in [300,600)", 10, 300, 600, 0.043, 517, 5, cpu},
+                                {"B=10, N in [300,600)", 10, 300, 600, 0.043, 517, 1},
+                                {"B=10, N = 500", 10, 500, 501, 0.068, 485, 0, !cpu},
+                                {"B=10, N = 500", 10, 500, 501, 0.068, 485, 5, cpu}};
+    if (!cpu) configs.push_back({"B=100, N = 1000", 100, 1000, 1001, 2.88, 1536, 0, true});
     for (const Config& c : configs) {
+      if (default_only && !c.is_default) continue;
+      // Every row sees the same weights and the same draws of N, whichever rows run.
+      Rng init(0), batches(7);
       data::MogK4 generator(c.n_min, c.n_max);
-      models::SetTransformer net(models::SetTransformerConfig{}, rng);
+      models::SetTransformer net(models::SetTransformerConfig{}, init);
       net.to(device);
-      StepTiming t = time_training_step(net, generator, c.batch, steps, rng, c.micro_batch);
+      StepTiming t = time_training_step(net, generator, c.batch, steps, batches, c.micro_batch);
       double gflop = double(t.total_flops) / steps / 1e9;
       double fraction = double(t.total_flops) / (peak * 1e9) / t.total_seconds;
-      std::printf("%-28s %8.4fs %8.4fs %8.3fs %8.2f %9.2f %9.2f\n", c.name, t.fwd_bwd, t.step,
+      std::printf("%-28s %8.4fs %8.4fs %8.3fs %8.2f %9.2f %9.2f\n",
+                  row_label(c.setting, c.micro_batch, default_only).c_str(), t.fwd_bwd, t.step,
                   c.peer_seconds, t.step / c.peer_seconds, gflop, fraction);
     }
   }
@@ -216,14 +236,17 @@ int main(int argc, char** argv) {
                 "GFLOP", "floor", "peak in use");
     data::Mog generator("mog", 4, 1000);
     struct Mode {
-      const char* name;
+      const char* setting;
       int64_t micro_batch;  // datasets per forward/backward (0: all 100 at once)
       const char* loss = "min";
     };
-    for (const Mode& mode : {Mode{"B=100, N in [300,1000)", 0}, Mode{"  --micro-batch 20", 20},
-                             Mode{"  --micro-batch 5", 5}, Mode{"  --micro-batch 2", 2},
-                             Mode{"  --micro-batch 1", 1}, Mode{"anc loss, whole batch", 0, "anc"},
-                             Mode{"  --micro-batch 2", 2, "anc"}}) {
+    const int64_t default_micro_batch = device == Device::CPU ? 2 : 0;  // `ncl train`'s
+    const char* min_setting = "B=100, N in [300,1000)";
+    for (const Mode& mode : {Mode{min_setting, 0}, Mode{min_setting, 20}, Mode{min_setting, 5},
+                             Mode{min_setting, 2}, Mode{min_setting, 1},
+                             Mode{"anc loss, whole batch", 0, "anc"}, Mode{"anc loss", 2, "anc"}}) {
+      if (default_only && (mode.micro_batch != default_micro_batch || std::string(mode.loss) != "min"))
+        continue;
       Rng init(0), batches(7);
       models::DacConfig config;
       config.loss = mode.loss;
@@ -235,7 +258,8 @@ int main(int argc, char** argv) {
       const bool peer = std::string(mode.loss) == "min";  // the spec's PyTorch step: min loss
       char ratio[16] = "-";
       if (peer) std::snprintf(ratio, sizeof ratio, "%.2f", step / 2.63);
-      std::printf("%-28s %8.3fs %9s %8s %9.1f %9.2f  %7.0f MiB\n", mode.name, step,
+      std::printf("%-28s %8.3fs %9s %8s %9.1f %9.2f  %7.0f MiB\n",
+                  row_label(mode.setting, mode.micro_batch, default_only).c_str(), step,
                   peer ? "2.63s" : "-", ratio, gflop, gflop / peak / step,
                   double(allocator_for(device).stats().peak_bytes_in_use) / (1 << 20));
     }
@@ -286,44 +310,47 @@ int main(int argc, char** argv) {
     models::Ncp net(models::NcpConfig{}, init);
     net.to(device);
     for (int64_t micro_batch : {0, 32}) {  // whole batch; one half per thread on 2 cores
+      if (default_only && micro_batch != (device == Device::CPU ? 32 : 0)) continue;
       batches = Rng(7);
       allocator_for(device).reset_peak();
       StepTiming t = time_training_step(net, generator, 64, ncp_steps, batches, micro_batch);
       const double step = t.total_seconds / ncp_steps;
       gflop = double(t.total_flops) / ncp_steps / 1e9;
       std::printf("%-28s %8.3fs %8.2fs %8.2f %8.2fs %8.2f %9.2f  %7.0f MiB\n",
-                  micro_batch == 0 ? "B=64, N in [5,100)" : "  --micro-batch 32", step, 3.13,
+                  row_label("B=64, N in [5,100)", micro_batch, default_only).c_str(), step, 3.13,
                   step / 3.13, 1.73, step / 1.73, gflop / peak / step,
                   double(allocator_for(device).stats().peak_bytes_in_use) / (1 << 20));
     }
     std::printf("%-28s %9.1f GFLOP of GEMMs per iteration (the reference's unfolded network: ~140)\n",
                 "", gflop);
-    // Sampling: S = 100 clusterings of one dataset, drawn as one batch. Its cost depends on the
-    // weights (a trained model's draws agree, so fewer distinct particles): --ncp CKPT times a
-    // trained checkpoint instead of fresh weights.
-    std::unique_ptr<models::ClusteringModel> trained;
-    if (!ncp_checkpoint.empty()) {
-      trained = models::load_model(nn::load_checkpoint(ncp_checkpoint), ncp_checkpoint);
-      trained->to(device);
-    }
-    const models::ClusteringModel& sampler = trained ? *trained : net;
-    std::printf("\nNCP inference on one dataset, S = 100 (median of 3), %s\n",
-                trained ? ncp_checkpoint.c_str() : "fresh weights");
-    for (int64_t n : {100, 1000}) {
-      data::CrpMogOptions o;
-      o.n_min = n, o.n_max = n + 1;
-      data::Batch b = data::CrpMog(o).sample(1, batches);
-      for (models::Search search : {models::Search::Sample, models::Search::Beam}) {
-        models::InferenceOptions options;
-        options.search = search;
-        std::vector<double> times;
-        for (int rep = 0; rep < 3; ++rep) {
-          auto start = Clock::now();
-          models::ClusterResult r = sampler.cluster(b.points.to_vector(), options);
-          times.push_back(seconds_since(start));
+    if (!default_only) {
+      // NCP's sampling: S = 100 clusterings of one dataset, drawn as one batch. Its cost depends
+      // on the weights (a trained model's draws agree, so fewer distinct particles): --ncp CKPT
+      // times a trained checkpoint instead of fresh weights.
+      std::unique_ptr<models::ClusteringModel> trained;
+      if (!ncp_checkpoint.empty()) {
+        trained = models::load_model(nn::load_checkpoint(ncp_checkpoint), ncp_checkpoint);
+        trained->to(device);
+      }
+      const models::ClusteringModel& sampler = trained ? *trained : net;
+      std::printf("\nNCP inference on one dataset, S = 100 (median of 3), %s\n",
+                  trained ? ncp_checkpoint.c_str() : "fresh weights");
+      for (int64_t n : {100, 1000}) {
+        data::CrpMogOptions o;
+        o.n_min = n, o.n_max = n + 1;
+        data::Batch b = data::CrpMog(o).sample(1, batches);
+        for (models::Search search : {models::Search::Sample, models::Search::Beam}) {
+          models::InferenceOptions options;
+          options.search = search;
+          std::vector<double> times;
+          for (int rep = 0; rep < 3; ++rep) {
+            auto start = Clock::now();
+            models::ClusterResult r = sampler.cluster(b.points.to_vector(), options);
+            times.push_back(seconds_since(start));
+          }
+          std::printf("  N = %-5lld %-8s %10.1f ms\n", (long long)n,
+                      search == models::Search::Sample ? "sample" : "beam", 1e3 * median(times));
         }
-        std::printf("  N = %-5lld %-8s %10.1f ms\n", (long long)n,
-                    search == models::Search::Sample ? "sample" : "beam", 1e3 * median(times));
       }
     }
   }
