@@ -122,8 +122,11 @@ void add_inference_options(CLI::App* sub, models::InferenceOptions& options) {
 Device parse_device(const std::string& name) {
   if (name == "cpu") return Device::CPU;
   NCL_CHECK(name == "cuda", "unknown device '", name, "' (cpu or cuda)");
-  NCL_CHECK(ops::cuda_available(), "--device cuda: no usable CUDA device (or ncl was built without "
-                                   "CUDA); HINT: run on the CPU with --device cpu");
+  try {
+    ops::require_cuda();
+  } catch (const Error& e) {
+    throw Error(std::string("--device cuda: ") + e.what(), "--device cuda: " + e.message());
+  }
   return Device::CUDA;
 }
 

@@ -32,4 +32,7 @@ void set_allow_tf32(bool allow);
 bool allow_tf32();
 // Waits until every kernel launched so far has finished (for timing); a no-op without CUDA.
 void synchronize();
+// Opens cuBLAS now instead of at the first GPU product (tensor/cuda/context.h says why it is
+// loaded on demand). Needs no device; throws why it cannot (without CUDA: "built without").
+void load_cublas();
 }  // namespace ncl::cuda

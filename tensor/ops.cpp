@@ -255,6 +255,11 @@ int run_cpu_groups(int64_t n, const std::function<void(int, int64_t, int64_t)>& 
   return cpu::run_groups(n, f);
 }
 bool cuda_available() { return cuda::available(); }
+void require_cuda() {
+  NCL_CHECK(cuda::available(), "no usable CUDA device (or ncl was built without CUDA); HINT: run "
+                               "on the CPU with --device cpu");
+  cuda::load_cublas();
+}
 void set_cuda_tf32(bool allow) { cuda::set_allow_tf32(allow); }
 void synchronize(Device device) {
   if (device == Device::CUDA) cuda::synchronize();

@@ -122,6 +122,9 @@ int cpu_threads();
 int run_cpu_groups(int64_t n, const std::function<void(int group, int64_t begin, int64_t end)>& f);
 // Whether a CUDA device is present and usable (false when built without CUDA). Never throws.
 bool cuda_available();
+// Checks that the GPU can be used: a usable device, and cuBLAS, which ncl opens only when the
+// GPU is first asked for (a CPU run never maps its 210 MiB). Throws with the reason and a HINT.
+void require_cuda();
 // Allows TF32 tensor-core GEMMs on the GPU (off by default, so GPU results match the CPU's).
 void set_cuda_tf32(bool allow);
 // Waits for the GPU to finish the work queued so far (timing); nothing to wait for on the CPU.

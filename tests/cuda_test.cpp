@@ -14,6 +14,7 @@
 // Without a usable device (or in a build without CUDA) each case prints one notice and passes.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <fstream>
 #include <functional>
 #include <limits>
 
@@ -486,5 +487,24 @@ TEST_CASE("cuda: one Set Transformer training step agrees with the CPU", "[cuda]
     REQUIRE(param.grad().device() == Device::CUDA);
     require_close(param.grad().to(Device::CPU), expected->grad(), 1e-4,
                   1e-4 * scale_of(expected->grad()) + 1e-8 * largest);
+  }
+}
+
+TEST_CASE("cuBLAS is opened on demand: a CPU run never maps it", "[cuda]") {
+  // A linked cuBLAS costs every process about 210 MiB (tensor/cuda/context.h). ld.so lists each
+  // library it maps, dlopen's included, under LD_DEBUG=files.
+  std::string csv = ncl::test::temp_file("on_demand.csv");
+  std::ofstream(csv) << "0,0\n0.1,0.2\n0.2,0.1\n5,5\n5.2,5.1\n5.1,4.9\n";
+  ncl::test::Run r = ncl::test::run_shell("LD_DEBUG=files " + std::string(NCL_BINARY) +
+                                          " cluster " + csv + " 2>&1 >/dev/null");
+  REQUIRE_THAT(r.output, Catch::Contains("libopenblas"));  // the listing was captured
+  CHECK_THAT(r.output, !Catch::Contains("libcublas"));
+}
+
+TEST_CASE("cuBLAS loads and every function ncl calls resolves, without a device", "[cuda]") {
+  try {
+    cuda::load_cublas();
+  } catch (const Error& e) {
+    REQUIRE_THAT(e.message(), Catch::Contains("built without CUDA"));  // the stub: nothing to load
   }
 }

@@ -1,6 +1,10 @@
-// The CUDA backend's device probe, stream, cuBLAS handle, TF32 switch and error reporting.
+// The CUDA backend's device probe, stream, cuBLAS (loaded on demand) and its handle, TF32
+// switch and error reporting.
+#include <dlfcn.h>
+
 #include <atomic>
 #include <string>
+#include <type_traits>
 
 #include "tensor/backend.h"
 #include "tensor/cuda/context.h"
@@ -39,8 +43,8 @@ Context& context() {
     require_device("context");
     Context c;
     CUDA_CHECK(cudaStreamCreate(&c.stream));  // a blocking stream: it also orders with cudaMemcpy
-    CUBLAS_CHECK(cublasCreate(&c.cublas));
-    CUBLAS_CHECK(cublasSetStream(c.cublas, c.stream));
+    CUBLAS_CHECK(cublas_api().create(&c.cublas));
+    CUBLAS_CHECK(cublas_api().set_stream(c.cublas, c.stream));
     return c;
   }();
   return ctx;
@@ -48,7 +52,46 @@ Context& context() {
 
 std::atomic<bool> tf32_allowed{false};
 
+// The symbol a cuBLAS name stands for, its macros expanded: "cublasCreate_v2" for cublasCreate.
+#define NCL_STRINGIFY(name) #name
+#define NCL_SYMBOL(name) NCL_STRINGIFY(name)
+
+Cublas open_cublas() {
+  const std::string file = "libcublas.so." + std::to_string(CUBLAS_VER_MAJOR);
+  void* library = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
+#ifdef NCL_CUDA_LIBRARY_DIR
+  if (!library) library = dlopen((NCL_CUDA_LIBRARY_DIR "/" + file).c_str(), RTLD_NOW | RTLD_LOCAL);
+#endif
+  if (!library) {
+    const char* why = dlerror();
+    NCL_CHECK(false, "cuda: cannot load ", file, " (", why ? why : "not found",
+              "); HINT: put the CUDA toolkit's library folder on LD_LIBRARY_PATH");
+  }
+  Cublas api{};
+  auto resolve = [&](auto& function, const char* symbol) {
+    using Pointer = std::remove_reference_t<decltype(function)>;
+    function = reinterpret_cast<Pointer>(dlsym(library, symbol));
+    NCL_CHECK(function != nullptr, "cuda: ", file, " has no function ", symbol,
+              "; HINT: use the cuBLAS of the CUDA toolkit ncl was built with");
+  };
+  resolve(api.create, NCL_SYMBOL(cublasCreate));
+  resolve(api.set_stream, NCL_SYMBOL(cublasSetStream));
+  resolve(api.set_math_mode, NCL_SYMBOL(cublasSetMathMode));
+  resolve(api.sgemm_strided_batched, NCL_SYMBOL(cublasSgemmStridedBatched));
+  resolve(api.dgemm_strided_batched, NCL_SYMBOL(cublasDgemmStridedBatched));
+  resolve(api.status_name, NCL_SYMBOL(cublasGetStatusName));
+  resolve(api.status_string, NCL_SYMBOL(cublasGetStatusString));
+  return api;
+}
+
 }  // namespace
+
+const Cublas& cublas_api() {
+  static const Cublas api = open_cublas();  // a failed load throws and is tried again next time
+  return api;
+}
+
+void load_cublas() { cublas_api(); }
 
 bool available() { return device_problem().empty(); }
 
@@ -77,8 +120,8 @@ void fail_cuda(cudaError_t status, const char* call, const char* file, int line)
 
 void fail_cublas(cublasStatus_t status, const char* call, const char* file, int line) {
   detail::fail_check(file, line, call,
-                     detail::str("cuBLAS error ", cublasGetStatusName(status), ": ",
-                                 cublasGetStatusString(status)));
+                     detail::str("cuBLAS error ", cublas_api().status_name(status), ": ",
+                                 cublas_api().status_string(status)));
 }
 
 }  // namespace ncl::cuda

@@ -26,6 +26,24 @@ void require_device(const char* op);
 cudaStream_t stream();
 cublasHandle_t cublas();  // bound to stream()
 
+// cuBLAS is opened with dlopen when the first GPU product needs it, not linked: a linked
+// libcublas maps libcublasLt into every ncl process, about 210 MiB of resident memory and
+// 0.1 s at start, though a CPU run never calls it. The functions ncl calls, with cuBLAS's own
+// types (cublas_v2.h's names, so cublasCreate is cublasCreate_v2):
+struct Cublas {
+  decltype(&cublasCreate) create;
+  decltype(&cublasSetStream) set_stream;
+  decltype(&cublasSetMathMode) set_math_mode;
+  decltype(&cublasSgemmStridedBatched) sgemm_strided_batched;
+  decltype(&cublasDgemmStridedBatched) dgemm_strided_batched;
+  decltype(&cublasGetStatusName) status_name;
+  decltype(&cublasGetStatusString) status_string;
+};
+// Loads libcublas.so.<major> on the first call: from the executable's library path (its
+// RUNPATH holds the toolkit's folder), else from the toolkit ncl was built against. Throws
+// naming the file or the missing function when it cannot.
+const Cublas& cublas_api();
+
 [[noreturn]] void fail_cuda(cudaError_t status, const char* call, const char* file, int line);
 [[noreturn]] void fail_cublas(cublasStatus_t status, const char* call, const char* file, int line);
 inline void check_cuda(cudaError_t status, const char* call, const char* file, int line) {

@@ -29,9 +29,10 @@ cublasStatus_t gemm_batched(cublasOperation_t op_first, cublasOperation_t op_sec
                             int64_t stride_first, const float* second, int ld_second,
                             int64_t stride_second, float beta, float* c, int ldc, int64_t stride_c,
                             int count) {
-  return cublasSgemmStridedBatched(cublas(), op_first, op_second, rows, cols, depth, &alpha, first,
-                                   ld_first, stride_first, second, ld_second, stride_second, &beta,
-                                   c, ldc, stride_c, count);
+  return cublas_api().sgemm_strided_batched(cublas(), op_first, op_second, rows, cols, depth,
+                                             &alpha, first, ld_first, stride_first, second,
+                                             ld_second, stride_second, &beta, c, ldc, stride_c,
+                                             count);
 }
 
 cublasStatus_t gemm_batched(cublasOperation_t op_first, cublasOperation_t op_second, int rows,
@@ -39,9 +40,10 @@ cublasStatus_t gemm_batched(cublasOperation_t op_first, cublasOperation_t op_sec
                             int64_t stride_first, const double* second, int ld_second,
                             int64_t stride_second, double beta, double* c, int ldc,
                             int64_t stride_c, int count) {
-  return cublasDgemmStridedBatched(cublas(), op_first, op_second, rows, cols, depth, &alpha, first,
-                                   ld_first, stride_first, second, ld_second, stride_second, &beta,
-                                   c, ldc, stride_c, count);
+  return cublas_api().dgemm_strided_batched(cublas(), op_first, op_second, rows, cols, depth,
+                                             &alpha, first, ld_first, stride_first, second,
+                                             ld_second, stride_second, &beta, c, ldc, stride_c,
+                                             count);
 }
 
 // C (m, n) rows ldc apart: C = beta·C, or 0 when beta = 0 (NaN in C does not survive).
@@ -77,8 +79,8 @@ void gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& g) {
       return;
     }
     const bool tf32 = allow_tf32() && std::is_same_v<T, float>;
-    CUBLAS_CHECK(
-        cublasSetMathMode(cublas(), tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+    CUBLAS_CHECK(cublas_api().set_math_mode(
+        cublas(), tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
     const cublasOperation_t op_b = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
     const cublasOperation_t op_a = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
     const int m = as_int(g.m, "m"), n = as_int(g.n, "n"), k = as_int(g.k, "k");

@@ -15,6 +15,7 @@ bool available() { return false; }
 void set_allow_tf32(bool) {}  // no GEMM will ever run here: nothing to configure
 bool allow_tf32() { return false; }
 void synchronize() {}  // nothing can have been launched
+void load_cublas() { no_cuda("load_cublas"); }
 
 // raw_alloc is reached by Storage before any kernel; it must throw too, not return nullptr.
 void* raw_alloc(size_t) { no_cuda("raw_alloc"); }
