@@ -9,7 +9,8 @@
 # after 5 warm-up steps), both with the machine's 2 cores. ncl's figure is the step of the
 # default micro-batch row (the median for the Set Transformer, the mean over fixed batches for
 # DAC and NCP, whose N varies); the peer's is its median. Peak RSS: the peer's whole process
-# (/usr/bin/time -v; importing torch alone is 239 MiB), and ncl_bench's.
+# (/usr/bin/time -v; importing torch alone is 239 MiB), and ncl_bench's (the benchmark process,
+# with its test matrices: measure `ncl train` with /usr/bin/time -v for the README's figure).
 # Needs python3-torch libopenblas0-pthread time (Debian): for benchmarks only, never for CI.
 # Run it on an otherwise idle machine; build first (scripts/setup.sh).
 set -euo pipefail

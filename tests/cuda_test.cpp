@@ -497,6 +497,7 @@ TEST_CASE("cuBLAS is opened on demand: a CPU run never maps it", "[cuda]") {
   std::ofstream(csv) << "0,0\n0.1,0.2\n0.2,0.1\n5,5\n5.2,5.1\n5.1,4.9\n";
   ncl::test::Run r = ncl::test::run_shell("LD_DEBUG=files " + std::string(NCL_BINARY) +
                                           " cluster " + csv + " 2>&1 >/dev/null");
+  REQUIRE(r.code == 0);  // the run clustered, all its work done
   REQUIRE_THAT(r.output, Catch::Contains("libopenblas"));  // the listing was captured
   CHECK_THAT(r.output, !Catch::Contains("libcublas"));
 }
