@@ -1,4 +1,5 @@
-// Matrix products: single-threaded OpenBLAS cblas_{s,d}gemm, parallelised by ncl (parallel.h):
+// Matrix products: single-threaded OpenBLAS cblas_{s,d}gemm, or for float32's thin products
+// ncl's own kernel (small_gemm.h), parallelised by ncl (parallel.h):
 // over batch entries when there are several (the attention products: many small GEMMs, where
 // BLAS's own threads would mostly wake and wait), else over blocks of C's rows (the Linear
 // layers' one large GEMM). The thread controls (set_threads, threads, run_groups) and the naive
@@ -16,6 +17,7 @@
 #include "tensor/backend.h"
 #include "tensor/cpu/dtype_dispatch.h"
 #include "tensor/cpu/parallel.h"
+#include "tensor/cpu/small_gemm.h"
 
 namespace ncl::cpu {
 namespace {
@@ -24,6 +26,10 @@ namespace {
 // starts at row r0 of A, or at column r0 when A is stored transposed.
 void blas_gemm(const float* a, const float* b, float* c, const GemmArgs& g, int64_t r0, int64_t r1) {
   const float* ar = g.trans_a ? a + r0 : a + r0 * g.ld_a();
+  if (small_sgemm_takes(g.trans_a, g.trans_b, r1 - r0, g.n, g.k) &&
+      small_sgemm(g.trans_a, g.trans_b, r1 - r0, g.n, g.k, float(g.alpha), ar, g.ld_a(), b,
+                  g.ld_b(), float(g.beta), c + r0 * g.ld_c(), g.ld_c()))
+    return;
   cblas_sgemm(CblasRowMajor, g.trans_a ? CblasTrans : CblasNoTrans,
               g.trans_b ? CblasTrans : CblasNoTrans, int(r1 - r0), int(g.n), int(g.k),
               float(g.alpha), ar, int(g.ld_a()), b, int(g.ld_b()), float(g.beta),

@@ -1,0 +1,158 @@
+// The thin-product GEMM kernel (small_gemm.h): a 6×16 block of C in 12 registers, the inner
+// dimension run through in one pass. Per step p of the inner dimension it loads 16 floats of
+// row p of op(B) (two registers) and broadcasts the 6 elements op(A)(i, p), i in the block: 12
+// FMAs against 8 loads, which keeps the two FMA units busy. Blocks at C's right edge (fewer than
+// 16 columns) load op(B) through a lane mask; blocks at its bottom edge use a kernel instance
+// with fewer rows. Both go through a small buffer to C; whole blocks are written directly.
+#include "tensor/cpu/small_gemm.h"
+
+#include <algorithm>
+#include <vector>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
+namespace ncl::cpu {
+
+#if defined(__x86_64__) && defined(__GNUC__)
+
+namespace {
+
+#define NCL_AVX2 __attribute__((target("avx2,fma")))
+
+constexpr int kRows = 6;   // rows of C per block: op(A) elements broadcast per step
+constexpr int kCols = 16;  // columns of C per block: two 8-float registers
+
+bool has_avx2_fma() {
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return ok;
+}
+
+// The operands as the kernel reads them: X(r, p) = x[r·x_row + p·x_step] (op(A), either
+// storage order) and Y(p, c) = y[p·ld_y + c] (op(B) in row order).
+struct Operands {
+  const float* x;
+  int64_t x_row, x_step;
+  const float* y;
+  int64_t ld_y;
+};
+
+// out[r][c] = Σ_p X(r, p)·Y(p, c) for r < R, c < 16 (columns the mask leaves out read 0).
+template <int R, bool kWhole>
+NCL_AVX2 inline void block(const Operands& o, int64_t k, __m256i mask_lo, __m256i mask_hi,
+                           float out[kRows][kCols]) {
+  __m256 lo[R], hi[R];
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) lo[r] = hi[r] = _mm256_setzero_ps();
+  for (int64_t p = 0; p < k; ++p) {
+    const float* yp = o.y + p * o.ld_y;
+    const __m256 y_lo = kWhole ? _mm256_loadu_ps(yp) : _mm256_maskload_ps(yp, mask_lo);
+    const __m256 y_hi = kWhole ? _mm256_loadu_ps(yp + 8) : _mm256_maskload_ps(yp + 8, mask_hi);
+    const float* xp = o.x + p * o.x_step;
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      const __m256 xv = _mm256_broadcast_ss(xp + r * o.x_row);
+      lo[r] = _mm256_fmadd_ps(xv, y_lo, lo[r]);
+      hi[r] = _mm256_fmadd_ps(xv, y_hi, hi[r]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+    _mm256_storeu_ps(out[r], lo[r]);
+    _mm256_storeu_ps(out[r] + 8, hi[r]);
+  }
+}
+
+template <bool kWhole>
+NCL_AVX2 void block_rows(int rows, const Operands& o, int64_t k, __m256i mask_lo,
+                         __m256i mask_hi, float out[kRows][kCols]) {
+  switch (rows) {
+    case 6: block<6, kWhole>(o, k, mask_lo, mask_hi, out); break;
+    case 5: block<5, kWhole>(o, k, mask_lo, mask_hi, out); break;
+    case 4: block<4, kWhole>(o, k, mask_lo, mask_hi, out); break;
+    case 3: block<3, kWhole>(o, k, mask_lo, mask_hi, out); break;
+    case 2: block<2, kWhole>(o, k, mask_lo, mask_hi, out); break;
+    default: block<1, kWhole>(o, k, mask_lo, mask_hi, out); break;
+  }
+}
+
+// C (m×n) = alpha·X·Y + beta·C, block by block.
+NCL_AVX2 void run_blocks(const Operands& o, int64_t m, int64_t n, int64_t k, float alpha,
+                         float beta, float* c, int64_t ldc) {
+  alignas(32) float out[kRows][kCols];
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+  const __m256i mask_all = _mm256_set1_epi32(-1);
+  for (int64_t r0 = 0; r0 < m; r0 += kRows) {
+    const int rows = int(std::min<int64_t>(kRows, m - r0));
+    Operands ob = o;
+    ob.x += r0 * o.x_row;
+    for (int64_t c0 = 0; c0 < n; c0 += kCols) {
+      const int cols = int(std::min<int64_t>(kCols, n - c0));
+      Operands oc = ob;
+      oc.y += c0;
+      if (cols == kCols) {
+        block_rows<true>(rows, oc, k, mask_all, mask_all, out);
+      } else {
+        alignas(32) int32_t lanes[kCols];
+        for (int j = 0; j < kCols; ++j) lanes[j] = j < cols ? -1 : 0;
+        block_rows<false>(rows, oc, k, _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes)),
+                          _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes + 8)), out);
+      }
+      for (int r = 0; r < rows; ++r) {
+        float* cr = c + (r0 + r) * ldc + c0;
+        if (cols == kCols) {
+          __m256 v_lo = _mm256_mul_ps(va, _mm256_load_ps(out[r]));
+          __m256 v_hi = _mm256_mul_ps(va, _mm256_load_ps(out[r] + 8));
+          if (beta != 0.0f) {
+            v_lo = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr), v_lo);
+            v_hi = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr + 8), v_hi);
+          }
+          _mm256_storeu_ps(cr, v_lo);
+          _mm256_storeu_ps(cr + 8, v_hi);
+        } else {
+          for (int j = 0; j < cols; ++j)
+            cr[j] = beta != 0.0f ? alpha * out[r][j] + beta * cr[j] : alpha * out[r][j];
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool small_sgemm_takes(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k) {
+  if (!has_avx2_fma() || trans_a || n < kCols) return false;
+  if (n > 64 && m > 64) return false;          // not thin: OpenBLAS
+  if (trans_b && (n > 64 || m < 64)) return false;  // copying Bᵀ would cost too much
+  return k <= 256 || m <= 64;
+}
+
+bool small_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                 const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+                 int64_t ldc) {
+  if (!has_avx2_fma()) return false;
+  Operands o{a, trans_a ? 1 : lda, trans_a ? lda : 1, b, ldb};
+  if (trans_b) {  // op(B) = Bᵀ: copy it into row order, k × n
+    static thread_local std::vector<float> rows;
+    rows.resize(size_t(k * n));
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t p = 0; p < k; ++p) rows[size_t(p * n + j)] = b[j * ldb + p];
+    o.y = rows.data();
+    o.ld_y = n;
+  }
+  run_blocks(o, m, n, k, alpha, beta, c, ldc);
+  return true;
+}
+
+#else  // not x86-64 with GCC's target attributes: OpenBLAS does every product
+
+bool small_sgemm_takes(bool, bool, int64_t, int64_t, int64_t) { return false; }
+bool small_sgemm(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
+                 int64_t, float, float*, int64_t) {
+  return false;
+}
+
+#endif
+
+}  // namespace ncl::cpu

@@ -1,0 +1,35 @@
+// ncl's own float32 GEMM kernel for the thin products of attention (a dimension of 32 — the
+// head width or the inducing points — against N ≈ 500 points): OpenBLAS packs both operands
+// into its own layout on every call, and at these sizes the packing and the call's set-up cost
+// as much as a third of the product (72–101 GFLOP/s against 134 for 1024³ on one core, in the
+// Set Transformer's training step). This kernel reads the operands where they lie: 6 rows of
+// op(A) are broadcast one element at a time against 16 contiguous columns of op(B), the 6×16
+// block of C held in 12 AVX2 registers for the whole inner dimension. Only op(B) = Bᵀ with few
+// columns is first copied into row order (k·n floats, small beside the m·n·k product).
+//
+// AVX2 and FMA are checked at run time (the build stays baseline x86-64); without them, and for
+// shapes outside the rule below, gemm.cpp keeps calling OpenBLAS.
+#pragma once
+
+#include <cstdint>
+
+namespace ncl::cpu {
+
+// Whether gemm.cpp gives the kernel C (m×n) = op(A) (m×k) · op(B) (k×n): the CPU has AVX2+FMA;
+// the product is thin (C has at most 64 columns or at most 64 rows) and C at least 16 columns
+// (the kernel's width); op(A) = A (with A stored transposed, the broadcasts step through a new
+// row of A at every p and ran slower than OpenBLAS); op(B) = B, or Bᵀ with at most 64 columns
+// against at least 64 rows (its copy is then cheap); and the inner dimension is short (≤ 256) or
+// C has few rows (≤ 64): the kernel does not block the inner dimension for the caches. The Linear
+// layers' products (128 or more on every side) stay with OpenBLAS, which runs them at 90–95 %
+// of its 1024³ rate.
+bool small_sgemm_takes(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k);
+
+// C = alpha·op(A)·op(B) + beta·C, row-major with leading dimensions; C is not read when
+// beta == 0. Any shape with trans_b false or true (the rule above is not applied: tests use
+// this); false, with nothing written, when the CPU lacks AVX2+FMA.
+bool small_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                 const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+                 int64_t ldc);
+
+}  // namespace ncl::cpu

@@ -1,0 +1,125 @@
+// ncl's thin-product float32 GEMM kernel (tensor/cpu/small_gemm.h) against a float64 loop, for
+// every storage order it takes, edge blocks (rows not a multiple of 6, columns not a multiple
+// of 16), leading dimensions wider than the matrices, alpha and beta; and through cpu::gemm on
+// the attention products it was written for.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "tensor/backend.h"
+#include "tensor/cpu/small_gemm.h"
+#include "tensor/ops.h"
+#include "tests/helpers.h"
+
+using namespace ncl;
+
+namespace {
+
+struct Case {
+  int64_t m, n, k;
+};
+
+// C = alpha·op(A)·op(B) + beta·C with lda = cols + 3 etc., checked entry by entry.
+void check_kernel(bool ta, bool tb, Case s, float alpha, float beta) {
+  const int64_t a_rows = ta ? s.k : s.m, a_cols = ta ? s.m : s.k;
+  const int64_t b_rows = tb ? s.n : s.k, b_cols = tb ? s.k : s.n;
+  const int64_t lda = a_cols + 3, ldb = b_cols + 5, ldc = s.n + 2;
+  std::mt19937 gen(uint32_t(s.m * 131 + s.n * 17 + s.k + ta * 7 + tb * 3));
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> a(size_t(a_rows * lda)), b(size_t(b_rows * ldb)), c(size_t(s.m * ldc));
+  for (float& v : a) v = u(gen);
+  for (float& v : b) v = u(gen);
+  // beta = 0 must not read C: start it as NaN, which would survive 0·C.
+  for (float& v : c) v = beta == 0 ? std::numeric_limits<float>::quiet_NaN() : u(gen);
+  const std::vector<float> c0 = c;
+  if (!cpu::small_sgemm(ta, tb, s.m, s.n, s.k, alpha, a.data(), lda, b.data(), ldb, beta,
+                        c.data(), ldc)) {
+    WARN("this CPU has no AVX2+FMA (OpenBLAS does every product): skipped");
+    return;
+  }
+  for (int64_t i = 0; i < s.m; ++i)
+    for (int64_t j = 0; j < s.n; ++j) {
+      double acc = 0;
+      for (int64_t p = 0; p < s.k; ++p) {
+        double x = ta ? a[size_t(p * lda + i)] : a[size_t(i * lda + p)];
+        double y = tb ? b[size_t(j * ldb + p)] : b[size_t(p * ldb + j)];
+        acc += x * y;
+      }
+      double expected = alpha * acc + (beta == 0 ? 0.0 : beta * c0[size_t(i * ldc + j)]);
+      INFO("ta=" << ta << " tb=" << tb << " m=" << s.m << " n=" << s.n << " k=" << s.k
+                 << " beta=" << beta << " at (" << i << ", " << j << ")");
+      // k products of values in [-1, 1], each rounded to float: error ≤ k·2⁻²³ or so.
+      REQUIRE(std::abs(c[size_t(i * ldc + j)] - expected) <= 2e-7 * double(s.k) + 1e-6);
+    }
+  // The columns between n and ldc are not C's: untouched.
+  for (int64_t i = 0; i < s.m; ++i)
+    for (int64_t j = s.n; j < ldc; ++j) {
+      float before = c0[size_t(i * ldc + j)], after = c[size_t(i * ldc + j)];
+      REQUIRE((after == before || (std::isnan(after) && std::isnan(before))));
+    }
+}
+
+}  // namespace
+
+TEST_CASE("small_sgemm: every storage order, edge blocks and beta against a float64 loop",
+          "[tensor]") {
+  const Case cases[] = {{1, 1, 1},   {1, 16, 1},  {6, 16, 32},  {7, 17, 3},
+                        {5, 33, 40}, {37, 29, 13}, {13, 70, 300}, {64, 32, 32}};
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (Case s : cases)
+        for (float beta : {0.0f, 0.5f}) check_kernel(ta, tb, s, 0.75f, beta);
+}
+
+TEST_CASE("small_sgemm: the shapes it takes from OpenBLAS", "[tensor]") {
+  if (!cpu::small_sgemm_takes(false, false, 500, 32, 32)) {
+    WARN("this CPU has no AVX2+FMA (OpenBLAS does every product): skipped");
+    return;
+  }
+  // Attention's thin products, N = 500 points, heads 32 wide, 32 inducing points or keys.
+  CHECK(cpu::small_sgemm_takes(false, false, 500, 32, 32));   // P·V, 32 keys
+  CHECK(cpu::small_sgemm_takes(false, false, 32, 32, 500));   // P·V, 32 queries over 500 keys
+  CHECK(cpu::small_sgemm_takes(false, true, 500, 32, 32));    // Q·Kᵀ with 32 keys
+  CHECK(cpu::small_sgemm_takes(false, false, 32, 128, 128));  // the inducing points' Linear
+  // A stored transposed, the Linear layers' products (x·Wᵀ, dY·W, a weight's gradient over
+  // 5,000 points), Bᵀ with many columns and C narrower than a block stay with OpenBLAS.
+  CHECK_FALSE(cpu::small_sgemm_takes(true, false, 32, 32, 500));
+  CHECK_FALSE(cpu::small_sgemm_takes(false, true, 5000, 128, 128));
+  CHECK_FALSE(cpu::small_sgemm_takes(false, false, 5000, 128, 128));
+  CHECK_FALSE(cpu::small_sgemm_takes(true, false, 128, 128, 5000));
+  CHECK_FALSE(cpu::small_sgemm_takes(false, true, 32, 500, 32));
+  CHECK_FALSE(cpu::small_sgemm_takes(false, false, 1000, 2, 128));
+}
+
+TEST_CASE("cpu::gemm on attention's head blocks in float32 matches the naive oracle",
+          "[tensor]") {
+  int saved = ops::cpu_threads();
+  ops::set_cpu_threads(2);
+  // S_hb = Q_hb K_hbᵀ (N × 32 keys) and O_hb = P_hb V_hb for Q (B, N, D), K, V (B, 32, D), heads
+  // of width 32 read in place with leading dimension D.
+  const int64_t B = 3, N = 70, M = 32, H = 4, Dh = 32, D = H * Dh;
+  Tensor q = test::random_tensor({B, N, D}, 1, DType::F32);
+  Tensor kv = test::random_tensor({B, M, D}, 2, DType::F32);
+  GemmArgs s;
+  s.batch = H * B, s.inner = B, s.m = N, s.n = M, s.k = Dh, s.trans_b = true;
+  s.outer_stride_a = s.outer_stride_b = Dh, s.stride_a = N * D, s.stride_b = M * D;
+  s.lda = s.ldb = D, s.stride_c = N * M, s.outer_stride_c = B * N * M;
+  Tensor scores = Tensor::zeros({H * B, N, M}, DType::F32), expected = scores.clone();
+  cpu::gemm(q, kv, scores, s);
+  cpu::gemm_naive(q, kv, expected, s);
+  test::require_close(scores, expected, 1e-5, 1e-5);
+  GemmArgs o;  // O_hb = P_hb V_hb written into the head blocks of O (B, N, D), beta = 1
+  o.batch = H * B, o.inner = B, o.m = N, o.n = Dh, o.k = M, o.beta = 1.0;
+  o.stride_a = N * M, o.outer_stride_a = B * N * M;
+  o.outer_stride_b = o.outer_stride_c = Dh, o.stride_b = M * D, o.stride_c = N * D;
+  o.ldb = o.ldc = D;
+  Tensor out = test::random_tensor({B, N, D}, 3, DType::F32), out_expected = out.clone();
+  cpu::gemm(scores, kv, out, o);
+  cpu::gemm_naive(scores, kv, out_expected, o);
+  test::require_close(out, out_expected, 1e-5, 1e-5);
+  ops::set_cpu_threads(saved);
+}
