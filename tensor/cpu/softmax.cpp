@@ -21,6 +21,20 @@ const int32_t* mask_row(const Tensor& mask, const SoftmaxArgs& a, int64_t r) {
   return mask.data<int32_t>() + ((r / a.group) % a.mask_rows) * a.cols;
 }
 
+// Σ x[c]·y[c] (y == nullptr: Σ x[c]) over c < n in eight running sums: one sum would chain
+// every addition on the previous one (the compiler may not reorder float additions), and on
+// the attention rows of softmax's backward that chain cost more than the rest of the pass.
+template <class T>
+T dot(const T* x, const T* y, int64_t n) {
+  T s[8] = {};
+  int64_t c = 0;
+  for (; c + 8 <= n; c += 8)
+    for (int j = 0; j < 8; ++j) s[j] += y ? x[c + j] * y[c + j] : x[c + j];
+  T tail = 0;
+  for (; c < n; ++c) tail += y ? x[c] * y[c] : x[c];
+  return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])) + tail;
+}
+
 // Max and log Σ exp(x - max) over the unmasked entries of one row; count = unmasked entries.
 // F32 rows use the vectorised primitives of vec_exp.h.
 template <class T>
@@ -116,13 +130,12 @@ void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& mask, Ten
       T* dr = dx.data<T>() + r * a.cols;
       const int32_t* m = mask_row(mask, a, r);
       if (!m) {  // no mask: every entry counts; branch-free loops
-        T dot = 0;
         if (a.log) {
-          for (int64_t c = 0; c < a.cols; ++c) dot += gr[c];
-          for (int64_t c = 0; c < a.cols; ++c) dr[c] = gr[c] - std::exp(yr[c]) * dot;
+          const T total = dot<T>(gr, nullptr, a.cols);
+          for (int64_t c = 0; c < a.cols; ++c) dr[c] = gr[c] - std::exp(yr[c]) * total;
         } else {
-          for (int64_t c = 0; c < a.cols; ++c) dot += gr[c] * yr[c];
-          for (int64_t c = 0; c < a.cols; ++c) dr[c] = yr[c] * (gr[c] - dot);
+          const T total = dot(gr, yr, a.cols);
+          for (int64_t c = 0; c < a.cols; ++c) dr[c] = yr[c] * (gr[c] - total);
         }
         continue;
       }
