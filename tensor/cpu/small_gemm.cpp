@@ -23,6 +23,7 @@ namespace {
 
 constexpr int kRows = 6;   // rows of C per block: op(A) elements broadcast per step
 constexpr int kCols = 16;  // columns of C per block: two 8-float registers
+constexpr int64_t kInner = 128;  // inner-dimension chunk: 6·128 + 128·16 floats, 11 KiB
 
 bool has_avx2_fma() {
   static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -39,7 +40,10 @@ struct Operands {
 };
 
 // out[r][c] = Σ_p X(r, p)·Y(p, c) for r < R, c < 16 (columns the mask leaves out read 0).
-template <int R, bool kWhole>
+// kColumns: X is stored by columns (op(A) = Aᵀ, x_row = 1), so each step reads 6 floats of a
+// different cache line; the 16 floats after them (the next blocks' rows) are fetched ahead,
+// since the hardware's stream detection loses track of k interleaved streams.
+template <int R, bool kWhole, bool kColumns>
 NCL_AVX2 inline void block(const Operands& o, int64_t k, __m256i mask_lo, __m256i mask_hi,
                            float out[kRows][kCols]) {
   __m256 lo[R], hi[R];
@@ -50,6 +54,7 @@ NCL_AVX2 inline void block(const Operands& o, int64_t k, __m256i mask_lo, __m256
     const __m256 y_lo = kWhole ? _mm256_loadu_ps(yp) : _mm256_maskload_ps(yp, mask_lo);
     const __m256 y_hi = kWhole ? _mm256_loadu_ps(yp + 8) : _mm256_maskload_ps(yp + 8, mask_hi);
     const float* xp = o.x + p * o.x_step;
+    if (kColumns) _mm_prefetch(reinterpret_cast<const char*>(xp + 16), _MM_HINT_T0);
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r) {
       const __m256 xv = _mm256_broadcast_ss(xp + r * o.x_row);
@@ -64,17 +69,24 @@ NCL_AVX2 inline void block(const Operands& o, int64_t k, __m256i mask_lo, __m256
   }
 }
 
-template <bool kWhole>
+template <bool kWhole, bool kColumns>
 NCL_AVX2 void block_rows(int rows, const Operands& o, int64_t k, __m256i mask_lo,
                          __m256i mask_hi, float out[kRows][kCols]) {
   switch (rows) {
-    case 6: block<6, kWhole>(o, k, mask_lo, mask_hi, out); break;
-    case 5: block<5, kWhole>(o, k, mask_lo, mask_hi, out); break;
-    case 4: block<4, kWhole>(o, k, mask_lo, mask_hi, out); break;
-    case 3: block<3, kWhole>(o, k, mask_lo, mask_hi, out); break;
-    case 2: block<2, kWhole>(o, k, mask_lo, mask_hi, out); break;
-    default: block<1, kWhole>(o, k, mask_lo, mask_hi, out); break;
+    case 6: block<6, kWhole, kColumns>(o, k, mask_lo, mask_hi, out); break;
+    case 5: block<5, kWhole, kColumns>(o, k, mask_lo, mask_hi, out); break;
+    case 4: block<4, kWhole, kColumns>(o, k, mask_lo, mask_hi, out); break;
+    case 3: block<3, kWhole, kColumns>(o, k, mask_lo, mask_hi, out); break;
+    case 2: block<2, kWhole, kColumns>(o, k, mask_lo, mask_hi, out); break;
+    default: block<1, kWhole, kColumns>(o, k, mask_lo, mask_hi, out); break;
   }
+}
+
+template <bool kWhole>
+NCL_AVX2 void block_rows(int rows, const Operands& o, int64_t k, __m256i mask_lo,
+                         __m256i mask_hi, float out[kRows][kCols]) {
+  if (o.x_row == 1) block_rows<kWhole, true>(rows, o, k, mask_lo, mask_hi, out);
+  else block_rows<kWhole, false>(rows, o, k, mask_lo, mask_hi, out);
 }
 
 // C (m×n) = alpha·X·Y + beta·C, block by block.
@@ -122,10 +134,11 @@ NCL_AVX2 void run_blocks(const Operands& o, int64_t m, int64_t n, int64_t k, flo
 }  // namespace
 
 bool small_sgemm_takes(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k) {
-  if (!has_avx2_fma() || trans_a || n < kCols) return false;
-  if (n > 64 && m > 64) return false;          // not thin: OpenBLAS
-  if (trans_b && (n > 64 || m < 64)) return false;  // copying Bᵀ would cost too much
-  return k <= 256 || m <= 64;
+  (void)trans_a;  // op(A) is read in place either way
+  if (!has_avx2_fma() || k < 8) return false;  // a handful of steps per block: OpenBLAS
+  if (m > 64 && n > 64) return false;          // not thin: OpenBLAS
+  if (n < kCols) return false;                 // narrower than one block
+  return !trans_b || m >= 64;                  // copying Bᵀ costs k·n, paid back over m rows
 }
 
 bool small_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
@@ -141,7 +154,14 @@ bool small_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, fl
     o.y = rows.data();
     o.ld_y = n;
   }
-  run_blocks(o, m, n, k, alpha, beta, c, ldc);
+  // The inner dimension in chunks whose slices of X and Y stay in the L1 cache while every
+  // block of C runs over them; the chunks after the first add to C.
+  for (int64_t p0 = 0; p0 < k; p0 += kInner) {
+    Operands op = o;
+    op.x += p0 * o.x_step;
+    op.y += p0 * o.ld_y;
+    run_blocks(op, m, n, std::min(kInner, k - p0), alpha, p0 == 0 ? beta : 1.0f, c, ldc);
+  }
   return true;
 }
 
