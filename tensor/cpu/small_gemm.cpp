@@ -1,5 +1,5 @@
 // The thin-product GEMM kernel (small_gemm.h): a 6×16 block of C in 12 registers, the inner
-// dimension run through in one pass. Per step p of the inner dimension it loads 16 floats of
+// dimension run through in chunks of 128 steps (C updated after each). Per step p of the inner dimension it loads 16 floats of
 // row p of op(B) (two registers) and broadcasts the 6 elements op(A)(i, p), i in the block: 12
 // FMAs against 8 loads, which keeps the two FMA units busy. Blocks at C's right edge (fewer than
 // 16 columns) load op(B) through a lane mask; blocks at its bottom edge use a kernel instance
