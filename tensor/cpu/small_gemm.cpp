@@ -89,6 +89,40 @@ NCL_AVX2 void block_rows(int rows, const Operands& o, int64_t k, __m256i mask_lo
   else block_rows<kWhole, false>(rows, o, k, mask_lo, mask_hi, out);
 }
 
+// out[p·ld_out + j] = b[j·ldb + p] for j < n, p < k (Bᵀ into row order), 8×8 blocks at a time
+// through registers: eight rows of B are loaded, interleaved in three rounds of shuffles (pairs
+// of floats, pairs of pairs, halves) into eight columns, and stored as rows of the copy.
+NCL_AVX2 void copy_transposed(const float* b, int64_t ldb, int64_t n, int64_t k, float* out,
+                              int64_t ld_out) {
+  int64_t j0 = 0;
+  for (; j0 + 8 <= n; j0 += 8) {
+    int64_t p0 = 0;
+    for (; p0 + 8 <= k; p0 += 8) {
+      __m256 r[8], t[8], s[8];
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(b + (j0 + i) * ldb + p0);
+      for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+      }
+      for (int i = 0; i < 8; i += 4) {
+        s[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        s[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        s[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        s[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+      }
+      for (int i = 0; i < 4; ++i) {
+        _mm256_storeu_ps(out + (p0 + i) * ld_out + j0, _mm256_permute2f128_ps(s[i], s[i + 4], 0x20));
+        _mm256_storeu_ps(out + (p0 + i + 4) * ld_out + j0,
+                         _mm256_permute2f128_ps(s[i], s[i + 4], 0x31));
+      }
+    }
+    for (; p0 < k; ++p0)
+      for (int64_t j = j0; j < j0 + 8; ++j) out[p0 * ld_out + j] = b[j * ldb + p0];
+  }
+  for (; j0 < n; ++j0)
+    for (int64_t p = 0; p < k; ++p) out[p * ld_out + j0] = b[j0 * ldb + p];
+}
+
 // C (m×n) = alpha·X·Y + beta·C, block by block.
 NCL_AVX2 void run_blocks(const Operands& o, int64_t m, int64_t n, int64_t k, float alpha,
                          float beta, float* c, int64_t ldc) {
@@ -134,11 +168,10 @@ NCL_AVX2 void run_blocks(const Operands& o, int64_t m, int64_t n, int64_t k, flo
 }  // namespace
 
 bool small_sgemm_takes(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k) {
-  (void)trans_a;  // op(A) is read in place either way
+  (void)trans_a, (void)trans_b;  // op(A) is read in place, op(B) = Bᵀ copied: either way
   if (!has_avx2_fma() || k < 8) return false;  // a handful of steps per block: OpenBLAS
   if (m > 64 && n > 64) return false;          // not thin: OpenBLAS
-  if (n < kCols) return false;                 // narrower than one block
-  return !trans_b || m >= 64;                  // copying Bᵀ costs k·n, paid back over m rows
+  return n >= kCols;                           // at least one whole block wide
 }
 
 bool small_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
@@ -149,8 +182,7 @@ bool small_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, fl
   if (trans_b) {  // op(B) = Bᵀ: copy it into row order, k × n
     static thread_local std::vector<float> rows;
     rows.resize(size_t(k * n));
-    for (int64_t j = 0; j < n; ++j)
-      for (int64_t p = 0; p < k; ++p) rows[size_t(p * n + j)] = b[j * ldb + p];
+    copy_transposed(b, ldb, n, k, rows.data(), n);
     o.y = rows.data();
     o.ld_y = n;
   }

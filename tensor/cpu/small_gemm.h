@@ -6,7 +6,7 @@
 // op(A) are broadcast one element at a time against 16 contiguous columns of op(B), the 6×16
 // block of C held in 12 AVX2 registers for a chunk of 128 steps of the inner dimension (whose
 // slices of both operands stay in the L1 cache). Only op(B) = Bᵀ is first copied into row order
-// (k·n floats, small beside the m·n·k product when C has many rows).
+// (k·n floats, transposed 8×8 at a time in registers).
 //
 // AVX2 and FMA are checked at run time (the build stays baseline x86-64); without them, and for
 // shapes outside the rule below, gemm.cpp keeps calling OpenBLAS.
@@ -16,12 +16,10 @@
 
 namespace ncl::cpu {
 
-// Whether gemm.cpp gives the kernel C (m×n) = op(A) (m×k) · op(B) (k×n): the CPU has AVX2+FMA;
-// the product is thin (C has at most 64 rows or at most 64 columns); C has at least 16 columns
-// (the kernel's width) and the inner dimension at least 8 steps; and op(B) = B, or Bᵀ against
-// at least 64 rows of C (its copy, k·n floats, is then paid back). The Linear layers' products
-// (128 or more on every side) stay with OpenBLAS, which runs them at 88–95 % of its 1024³ rate;
-// so does Q·Kᵀ for 32 queries over 500 keys, where copying Kᵀ would cost as much as the product.
+// Whether gemm.cpp gives the kernel C (m×n) = op(A) (m×k) · op(B) (k×n): the CPU has AVX2+FMA,
+// the product is thin (C has at most 64 rows or at most 64 columns), C has at least 16 columns
+// (the kernel's width) and the inner dimension at least 8 steps. The Linear layers' products
+// (128 or more on every side) stay with OpenBLAS, which runs them at 88–95 % of its 1024³ rate.
 bool small_sgemm_takes(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k);
 
 // C = alpha·op(A)·op(B) + beta·C, row-major with leading dimensions; C is not read when
