@@ -95,6 +95,9 @@ TEST_CASE("small_sgemm: the shapes it takes from OpenBLAS", "[tensor]") {
   CHECK_FALSE(cpu::small_sgemm_takes(true, false, 128, 128, 5000));
   CHECK_FALSE(cpu::small_sgemm_takes(false, false, 1000, 2, 128));
   CHECK_FALSE(cpu::small_sgemm_takes(true, false, 500, 32, 4));
+  // 32 queries over a million keys: Bᵀ's copy would hold 32 M floats per thread.
+  CHECK_FALSE(cpu::small_sgemm_takes(false, true, 32, 1000000, 32));
+  CHECK(cpu::small_sgemm_takes(false, false, 32, 1000000, 32));
 }
 
 TEST_CASE("cpu::gemm on attention's head blocks in float32 matches the naive oracle",

@@ -23,6 +23,7 @@ namespace {
 
 constexpr int kRows = 6;   // rows of C per block: op(A) elements broadcast per step
 constexpr int kCols = 16;  // columns of C per block: two 8-float registers
+constexpr int64_t kMaxCopy = int64_t(1) << 20;  // floats of Bᵀ copied at most: 4 MiB a thread
 constexpr int64_t kInner = 128;  // inner-dimension chunk: 6·128 + 128·16 floats, 11 KiB
 
 bool has_avx2_fma() {
@@ -168,9 +169,10 @@ NCL_AVX2 void run_blocks(const Operands& o, int64_t m, int64_t n, int64_t k, flo
 }  // namespace
 
 bool small_sgemm_takes(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k) {
-  (void)trans_a, (void)trans_b;  // op(A) is read in place, op(B) = Bᵀ copied: either way
+  (void)trans_a;  // op(A) is read in place either way
   if (!has_avx2_fma() || k < 8) return false;  // a handful of steps per block: OpenBLAS
   if (m > 64 && n > 64) return false;          // not thin: OpenBLAS
+  if (trans_b && k * n > kMaxCopy) return false;  // the copy of Bᵀ is kept per thread
   return n >= kCols;                           // at least one whole block wide
 }
 

@@ -18,7 +18,8 @@ namespace ncl::cpu {
 
 // Whether gemm.cpp gives the kernel C (m×n) = op(A) (m×k) · op(B) (k×n): the CPU has AVX2+FMA,
 // the product is thin (C has at most 64 rows or at most 64 columns), C has at least 16 columns
-// (the kernel's width) and the inner dimension at least 8 steps. The Linear layers' products
+// (the kernel's width), the inner dimension at least 8 steps, and op(B) = Bᵀ at most 2²⁰
+// floats (its row-order copy is kept per thread for the next call). The Linear layers' products
 // (128 or more on every side) stay with OpenBLAS, which runs them at 88–95 % of its 1024³ rate.
 bool small_sgemm_takes(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k);
 
