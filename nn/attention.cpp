@@ -28,13 +28,16 @@ MAB::MAB(int64_t dim_q, int64_t dim_k, int64_t dim, int64_t heads, bool ln, Rng&
 }
 
 Variable MAB::forward(const Variable& X, const Variable& Y, const Tensor& key_mask) const {
-  NCL_CHECK(X.rank() == 3 && Y.rank() == 3 && X.dim(0) == Y.dim(0), "MAB: X ", X.shape(),
-            " and Y ", Y.shape(), " must be (B, N, D) with the same B");
+  NCL_CHECK(X.rank() == 3 && Y.rank() == 3 && (X.dim(0) == Y.dim(0) || X.dim(0) == 1), "MAB: X ",
+            X.shape(), " and Y ", Y.shape(), " must be (B, N, D) with the same B, or X (1, N, D)");
   NCL_CHECK(!key_mask.defined() || key_mask.shape() == Shape({Y.dim(0), Y.dim(1)}),
             "MAB: key mask ", key_mask.shape(), " must be (B, Nk) = (", Y.dim(0), ", ", Y.dim(1),
             ")");
   // Head h is feature block h of Q, K, V; the products address it in place (no split copies).
-  Variable Q = fc_q_.forward(X);  // (B, Nq, D)
+  // Learned queries (ISAB's inducing points, PMA's seeds) come as one (1, Nq, D) set: project
+  // them once, then broadcast the projection over the batch.
+  Variable Q = fc_q_.forward(X);  // (B or 1, Nq, D)
+  if (Q.dim(0) != Y.dim(0)) Q = broadcast_to(Q, {Y.dim(0), Q.dim(1), Q.dim(2)});
   Variable K = fc_k_.forward(Y);  // (B, Nk, D)
   Variable V = fc_v_.forward(Y);  // (B, Nk, D)
   // Scale by the full width D, as the reference code does (see the header).
@@ -64,10 +67,8 @@ ISAB::ISAB(int64_t dim_in, int64_t dim, int64_t heads, int64_t inducing, bool ln
 }
 
 Variable ISAB::forward(const Variable& X, const Tensor& key_mask) const {
-  int64_t B = X.dim(0);
-  Variable inducing = broadcast_to(I, {B, I.dim(1), I.dim(2)});  // (B, m, D)
-  Variable H = mab0_.forward(inducing, X, key_mask);             // (B, m, D)
-  return mab1_.forward(X, H);                                    // (B, N, D)
+  Variable H = mab0_.forward(I, X, key_mask);  // (B, m, D): I (1, m, D) projected once
+  return mab1_.forward(X, H);                  // (B, N, D)
 }
 
 PMA::PMA(int64_t dim, int64_t heads, int64_t seeds, bool ln, Rng& rng)
@@ -77,8 +78,7 @@ PMA::PMA(int64_t dim, int64_t heads, int64_t seeds, bool ln, Rng& rng)
 }
 
 Variable PMA::forward(const Variable& Z, const Tensor& key_mask) const {
-  Variable seeds = broadcast_to(S, {Z.dim(0), S.dim(1), S.dim(2)});  // (B, k, D)
-  return mab_.forward(seeds, Z, key_mask);
+  return mab_.forward(S, Z, key_mask);  // (B, k, D): S (1, k, D) projected once
 }
 
 StackedISAB::StackedISAB(int64_t dim_in, int64_t dim, int64_t heads, int64_t inducing,

@@ -22,7 +22,8 @@ namespace ncl::nn {
 class MAB : public Module {
  public:
   MAB(int64_t dim_q, int64_t dim_k, int64_t dim, int64_t heads, bool ln, Rng& rng);
-  // X (B, Nq, dim_q), Y (B, Nk, dim_k) -> (B, Nq, dim)
+  // X (B, Nq, dim_q), Y (B, Nk, dim_k) -> (B, Nq, dim). X may be (1, Nq, dim_q), the same
+  // queries for every set (ISAB's I, PMA's S): Q is then projected once and broadcast.
   Variable forward(const Variable& X, const Variable& Y, const Tensor& key_mask = {}) const;
 
   int64_t dim() const { return dim_; }
