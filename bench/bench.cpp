@@ -1,8 +1,10 @@
 // ncl_bench: the engine's speed and memory figures, printed as one table.
 //
 //   sgemm GFLOP/s at the shapes the Set Transformer uses: the Linear layers' (B·N)×128×128,
-//   the attention products per head (N×32 · 32×N and N×N · N×32, batched over H·B), and a
-//   large square product (1024³ on the CPU, 8192³ on the GPU), best of 20, as the sgemm rate;
+//   the attention products per head (N×32 · 32×N and N×N · N×32, batched over H·B, and the
+//   thin products of 32 keys or inducing points, which run on ncl's own kernel on the CPU —
+//   NCL_THIN_GEMM=0 gives OpenBLAS's figures), and a large square product (1024³ on the CPU,
+//   8192³ on the GPU), best of 20, as the sgemm rate;
 //   the Set Transformer training step (models/set_transformer: MoG loss, backward, Adam) on
 //   mog-k4 batches of B=10 with N in [300,600) and N = 500 (and B=100, N=1000 on the GPU):
 //   median forward+backward and full step time next to PyTorch's CPU figure
@@ -63,15 +65,16 @@ double peak_rss_mib() {
 
 // GFLOP/s of op(a)·op(b) over `reps` runs after one warm-up: the median, or the best run when
 // `best` (the machine's peak rate, which the GEMM floor is measured against).
-double gemm_rate(const Tensor& a, const Tensor& b, bool trans_b, int reps, bool best = false) {
-  Tensor c = ops::matmul(a, b, false, trans_b);
+double gemm_rate(const Tensor& a, const Tensor& b, bool trans_b, int reps, bool best = false,
+                 bool trans_a = false) {
+  Tensor c = ops::matmul(a, b, trans_a, trans_b);
   ops::synchronize(c.device());
   std::vector<double> times;
   int64_t flops = 0;
   for (int i = 0; i < reps; ++i) {
     int64_t before = ops::gemm_flops();
     auto start = Clock::now();
-    ops::matmul_into(a, b, c, false, trans_b, 1.0, 0.0);
+    ops::matmul_into(a, b, c, trans_a, trans_b, 1.0, 0.0);
     ops::synchronize(c.device());
     times.push_back(seconds_since(start));
     flops = ops::gemm_flops() - before;
@@ -189,6 +192,18 @@ int main(int argc, char** argv) {
     Tensor qi = on_device({H * B, 32, D / H});
     std::printf("%-52s %12.1f\n", "40 x (32 x 32 . 32 x 500), I K^T (ISAB, 32 inducing)",
                 gemm_rate(qi, k, true, 10));
+    // ISAB's second attention, 32 keys: scores, output and the gradients' transposed products.
+    // On the CPU these thin products run on ncl's kernel (NCL_THIN_GEMM=0: on OpenBLAS).
+    Tensor kh = on_device({H * B, 32, D / H});
+    std::printf("%-52s %12.1f\n", "40 x (500 x 32 . 32 x 32), Q K^T (32 keys)",
+                gemm_rate(q, kh, true, 10));
+    std::printf("%-52s %12.1f\n", "40 x (500 x 32 . 32 x 32), P V (32 keys)",
+                gemm_rate(q, kh, false, 10));
+    std::printf("%-52s %12.1f\n", "40 x ((500 x 32)^T . 500 x 32), P^T dO (32 x 32)",
+                gemm_rate(q, k, false, 10, false, /*trans_a=*/true));
+    Tensor s32 = on_device({H * B, 32, N});
+    std::printf("%-52s %12.1f\n", "40 x ((32 x 500)^T . 32 x 32), dS^T Q (500 x 32)",
+                gemm_rate(s32, kh, false, 10, false, /*trans_a=*/true));
 
   }
   if (only.empty() || only == "set-transformer") {

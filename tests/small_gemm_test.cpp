@@ -77,7 +77,7 @@ TEST_CASE("small_sgemm: every storage order, edge blocks and beta against a floa
 
 TEST_CASE("small_sgemm: the shapes it takes from OpenBLAS", "[tensor]") {
   if (!cpu::small_sgemm_takes(false, false, 500, 32, 32)) {
-    WARN("this CPU has no AVX2+FMA (OpenBLAS does every product): skipped");
+    WARN("the kernel is off (no AVX2+FMA, or NCL_THIN_GEMM=0): skipped");
     return;
   }
   // Attention's thin products, N = 500 points, heads 32 wide, 32 inducing points or keys.

@@ -7,6 +7,8 @@
 #include "tensor/cpu/small_gemm.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -29,6 +31,15 @@ constexpr int64_t kInner = 128;  // inner-dimension chunk: 6·128 + 128·16 floa
 bool has_avx2_fma() {
   static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return ok;
+}
+
+// NCL_THIN_GEMM=0 in the environment sends every product to OpenBLAS (for comparisons).
+bool enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("NCL_THIN_GEMM");
+    return has_avx2_fma() && !(v && std::strcmp(v, "0") == 0);
+  }();
+  return on;
 }
 
 // The operands as the kernel reads them: X(r, p) = x[r·x_row + p·x_step] (op(A), either
@@ -170,7 +181,7 @@ NCL_AVX2 void run_blocks(const Operands& o, int64_t m, int64_t n, int64_t k, flo
 
 bool small_sgemm_takes(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k) {
   (void)trans_a;  // op(A) is read in place either way
-  if (!has_avx2_fma() || k < 8) return false;  // a handful of steps per block: OpenBLAS
+  if (!enabled() || k < 8) return false;  // a handful of steps per block: OpenBLAS
   if (m > 64 && n > 64) return false;          // not thin: OpenBLAS
   if (trans_b && k * n > kMaxCopy) return false;  // the copy of Bᵀ is kept per thread
   return n >= kCols;                           // at least one whole block wide

@@ -8,15 +8,17 @@
 // slices of both operands stay in the L1 cache). Only op(B) = Bᵀ is first copied into row order
 // (k·n floats, transposed 8×8 at a time in registers).
 //
-// AVX2 and FMA are checked at run time (the build stays baseline x86-64); without them, and for
-// shapes outside the rule below, gemm.cpp keeps calling OpenBLAS.
+// AVX2 and FMA are checked at run time (the build stays baseline x86-64); without them, for
+// shapes outside the rule below, and with NCL_THIN_GEMM=0 in the environment (to compare the
+// two: `NCL_THIN_GEMM=0 build/bench/ncl_bench --only gemm`), gemm.cpp calls OpenBLAS.
 #pragma once
 
 #include <cstdint>
 
 namespace ncl::cpu {
 
-// Whether gemm.cpp gives the kernel C (m×n) = op(A) (m×k) · op(B) (k×n): the CPU has AVX2+FMA,
+// Whether gemm.cpp gives the kernel C (m×n) = op(A) (m×k) · op(B) (k×n): the CPU has AVX2+FMA
+// (and NCL_THIN_GEMM is not 0),
 // the product is thin (C has at most 64 rows or at most 64 columns), C has at least 16 columns
 // (the kernel's width), the inner dimension at least 8 steps, and op(B) = Bᵀ at most 2²⁰
 // floats (its row-order copy is kept per thread for the next call). The Linear layers' products
