@@ -1,9 +1,10 @@
 // The thin-product GEMM kernel (small_gemm.h): a 6×16 block of C in 12 registers, the inner
-// dimension run through in chunks of 128 steps (C updated after each). Per step p of the inner dimension it loads 16 floats of
-// row p of op(B) (two registers) and broadcasts the 6 elements op(A)(i, p), i in the block: 12
-// FMAs against 8 loads, which keeps the two FMA units busy. Blocks at C's right edge (fewer than
-// 16 columns) load op(B) through a lane mask; blocks at its bottom edge use a kernel instance
-// with fewer rows. Both go through a small buffer to C; whole blocks are written directly.
+// dimension run through in chunks of 128 steps (C updated after each). Per step p it loads 16
+// floats of row p of op(B) (two registers) and broadcasts the 6 elements op(A)(i, p), i in the
+// block: 12 FMAs against 8 loads, which keeps the two FMA units busy. Blocks at C's right edge
+// (fewer than 16 columns) load op(B) through a lane mask; blocks at its bottom edge use a kernel
+// instance with fewer rows. Both go through a small buffer to C; whole blocks are written
+// directly.
 #include "tensor/cpu/small_gemm.h"
 
 #include <algorithm>
@@ -123,7 +124,8 @@ NCL_AVX2 void copy_transposed(const float* b, int64_t ldb, int64_t n, int64_t k,
         s[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
       }
       for (int i = 0; i < 4; ++i) {
-        _mm256_storeu_ps(out + (p0 + i) * ld_out + j0, _mm256_permute2f128_ps(s[i], s[i + 4], 0x20));
+        _mm256_storeu_ps(out + (p0 + i) * ld_out + j0,
+                         _mm256_permute2f128_ps(s[i], s[i + 4], 0x20));
         _mm256_storeu_ps(out + (p0 + i + 4) * ld_out + j0,
                          _mm256_permute2f128_ps(s[i], s[i + 4], 0x31));
       }
@@ -181,10 +183,10 @@ NCL_AVX2 void run_blocks(const Operands& o, int64_t m, int64_t n, int64_t k, flo
 
 bool small_sgemm_takes(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k) {
   (void)trans_a;  // op(A) is read in place either way
-  if (!enabled() || k < 8) return false;  // a handful of steps per block: OpenBLAS
-  if (m > 64 && n > 64) return false;          // not thin: OpenBLAS
+  if (!enabled() || k < 8) return false;          // a handful of steps per block: OpenBLAS
+  if (m > 64 && n > 64) return false;             // not thin: OpenBLAS
   if (trans_b && k * n > kMaxCopy) return false;  // the copy of Bᵀ is kept per thread
-  return n >= kCols;                           // at least one whole block wide
+  return n >= kCols;                              // at least one whole block wide
 }
 
 bool small_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
