@@ -1,7 +1,7 @@
 // ncl's own float32 GEMM kernel for the thin products of attention (a dimension of 32 — the
 // head width or the inducing points — against N ≈ 500 points): OpenBLAS packs both operands
 // into its own layout on every call, and at these sizes the packing and the call's set-up cost
-// as much as a third of the product (72–101 GFLOP/s against 134 for 1024³ on one core, in the
+// as much as a third of the product (31–101 GFLOP/s against 134 for 1024³ on one core, in the
 // Set Transformer's training step). This kernel reads the operands where they lie: 6 rows of
 // op(A) are broadcast one element at a time against 16 contiguous columns of op(B), the 6×16
 // block of C held in 12 AVX2 registers for a chunk of 128 steps of the inner dimension (whose
@@ -18,11 +18,11 @@
 namespace ncl::cpu {
 
 // Whether gemm.cpp gives the kernel C (m×n) = op(A) (m×k) · op(B) (k×n): the CPU has AVX2+FMA
-// (and NCL_THIN_GEMM is not 0),
-// the product is thin (C has at most 64 rows or at most 64 columns), C has at least 16 columns
-// (the kernel's width), the inner dimension at least 8 steps, and op(B) = Bᵀ at most 2²⁰
-// floats (its row-order copy is kept per thread for the next call). The Linear layers' products
-// (128 or more on every side) stay with OpenBLAS, which runs them at 88–95 % of its 1024³ rate.
+// and NCL_THIN_GEMM is not 0; the product is thin (C has at most 64 rows or at most 64
+// columns); C has at least 16 columns (the kernel's width) and the inner dimension at least 8
+// steps; and op(B) = Bᵀ is at most 2²⁰ floats (it is copied into a per-thread buffer that is
+// kept between calls). The Linear layers' products (128 or more on every side) stay with
+// OpenBLAS, which runs them at 88–95 % of its 1024³ rate.
 bool small_sgemm_takes(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k);
 
 // C = alpha·op(A)·op(B) + beta·C, row-major with leading dimensions; C is not read when
