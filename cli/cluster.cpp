@@ -59,9 +59,10 @@ nlohmann::json result_json(const LoadedModel& loaded, const std::string& model_p
                                                      components->stddevs.begin() + (k + 1) * D)}});
     j["components"] = list;
   }
-  if (r.passes > 0) {  // filtering models: forward passes, and points placed by --leftovers
+  if (r.passes > 0) {  // filtering models: forward passes, points placed by --leftovers, clusters pruned
     j["passes"] = r.passes;
     j["leftovers"] = r.leftovers;
+    j["pruned"] = r.pruned;
   }
   if (!r.posterior.empty()) {  // NCP: the most probable clusterings and co-clustering
     nlohmann::json top = nlohmann::json::array();

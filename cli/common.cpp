@@ -105,6 +105,11 @@ void add_inference_options(CLI::App* sub, models::InferenceOptions& options) {
                          "code does (default: propose each cluster's density again from its "
                          "members alone, then give every point to its most probable cluster)")
       ->disable_flag_override();  // `--no-refine=0` is refused, not read as a boolean
+  sub->add_flag_callback("--no-prune", [&options] { options.prune = false; },
+                         "dac/dac-maf: keep every cluster the passes found (default, with the "
+                         "refinement: remove a cluster whose points the others explain within "
+                         "the BIC cost of its parameters, ½(2D+1)·ln N)")
+      ->disable_flag_override();
   const std::map<std::string, models::Search> searches{{"sample", models::Search::Sample},
                                                        {"beam", models::Search::Beam},
                                                        {"greedy", models::Search::Greedy}};

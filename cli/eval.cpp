@@ -45,7 +45,7 @@ int run_eval(const EvalOptions& o) {
   std::printf("%s on %s (%lld datasets)\n", loaded.model->name().c_str(), o.source.data.c_str(),
               j["datasets"].get<long long>());
   for (const char* key : {"ari", "nmi", "ami", "k_mae", "ll", "ll1", "oracle_ll", "nll", "passes",
-                          "leftovers", "ms_per_dataset"})
+                          "leftovers", "pruned", "ms_per_dataset"})
     if (j.contains(key)) std::printf("  %-15s %.4f\n", key, j[key].get<double>());
   return 0;
 }

@@ -30,7 +30,7 @@ bool is_csv_file(const std::string& data) {
 
 struct Sums {
   double ari = 0, nmi = 0, ami = 0, k_mae = 0, ll = 0, ll1 = 0, oracle = 0, seconds = 0;
-  double passes = 0, leftovers = 0, nll = 0;
+  double passes = 0, leftovers = 0, pruned = 0, nll = 0;
   int64_t datasets = 0, with_ll = 0, with_ll1 = 0, with_oracle = 0, with_nll = 0;
 };
 
@@ -104,6 +104,7 @@ nlohmann::json score_model(models::ClusteringModel& model, const data::Standardi
     if (r.log_likelihood_em) s.ll1 += *r.log_likelihood_em - shift, ++s.with_ll1;
     s.passes += double(r.passes);
     s.leftovers += double(r.leftovers);
+    s.pruned += double(r.pruned);
     const double oracle = d.truth ? data::mean_log_likelihood(*d.truth, d.points) : NAN;
     if (d.truth) s.oracle += oracle, ++s.with_oracle;
     if (on_dataset) {
@@ -143,9 +144,10 @@ nlohmann::json score_model(models::ClusteringModel& model, const data::Standardi
   if (s.with_ll1) j["ll1"] = s.ll1 / double(s.with_ll1);
   if (s.with_oracle) j["oracle_ll"] = s.oracle / double(s.with_oracle);
   if (s.with_nll) j["nll"] = s.nll / double(s.with_nll);
-  if (s.passes > 0) {  // filtering models: passes per dataset, points no pass claimed
+  if (s.passes > 0) {  // filtering models: passes per dataset, points no pass claimed, clusters pruned
     j["passes"] = s.passes / n;
     j["leftovers"] = s.leftovers / n;
+    j["pruned"] = s.pruned / n;
   }
   return j;
 }

@@ -29,7 +29,7 @@ std::vector<data::Dataset> load_scoring_datasets(const ScoringData& source);
 
 // Clusters every dataset (after the model's standardisation) and returns the means as JSON:
 // datasets, ari, nmi, ami, k_mae, ms_per_dataset, and where the model has them ll, ll1,
-// oracle_ll (true mixtures known), nll (NCP), passes and leftovers (filtering models).
+// oracle_ll (true mixtures known), nll (NCP), passes, leftovers and pruned (filtering models).
 // on_dataset, when set, gets each dataset's own line (`ncl eval --per-dataset`); progress prints
 // "<progress>: D/T datasets, elapsed, ETA" on stderr every 5 s when not empty. Throws
 // ncl::Error when the datasets' dimension is not the model's. Leaves the model unchanged.

@@ -6,8 +6,13 @@
 //      again from its members alone, a set holding one cluster, where the proposal has nothing
 //      to tell apart (the encoder and PMA only, no membership head). Then every point joins the
 //      cluster of highest weighted density π_k p(x | θ_k), π the clusters' shares, repeated
-//      until no point moves; clusters left empty are dropped. Off, the densities are those of the passes that found the
-//      clusters, as in the reference code (reference notes §3.8).
+//      until no point moves; clusters left empty are dropped. Off, the densities are those of
+//      the passes that found the clusters, as in the reference code (reference notes §3.8).
+//   3b. Pruning (InferenceOptions::prune, with the refinement): the cluster whose removal costs
+//      the clustering's log-likelihood least is removed, its points joining their next most
+//      probable cluster, while that cost is below BIC's price of one more diagonal Gaussian,
+//      ½(2D+1)·ln N. It removes the splinters of 1-3 points that a pass leaves at the edge of
+//      a cluster it claimed (docs/training.md, "Pruning").
 //   4. The mixture: weights = shares of the points, densities p(x | θ_k); its mean per-point
 //      log-likelihood and each point's posterior over the clusters.
 #include <algorithm>
@@ -36,6 +41,80 @@ int most_probable(const std::vector<double>& ll, const std::vector<double>& lw, 
     if (ll[k * N + n] + lw[k] > ll[best * N + n] + lw[best]) best = k;
   return best;
 }
+
+// The refinement's state: K clusters' log-densities at the N points, (K, N) row-major, and
+// every point's cluster. Its score is the clustering's log-likelihood
+// Σ_n log π_z(n) p(x_n | θ_z(n)) with π the clusters' shares of the points.
+struct HardClustering {
+  int64_t N = 0;
+  std::vector<double> ll;
+  std::vector<int> labels;
+
+  int64_t clusters() const { return int64_t(ll.size()) / N; }
+  std::vector<double> counts() const {
+    std::vector<double> c(clusters(), 0.0);
+    for (int label : labels) c[label] += 1.0;
+    return c;
+  }
+  // Σ_k c_k log(c_k / N): the score's share of the weights.
+  double weight_score(const std::vector<double>& c) const {
+    double sum = 0.0;
+    for (double ck : c)
+      if (ck > 0.0) sum += ck * std::log(ck / double(N));
+    return sum;
+  }
+  // Each point to its most probable cluster, the weights following the shares, until no point
+  // moves: every move raises the score, and so does updating π to the shares, so no labelling
+  // repeats and the loop ends. Returns the clusters left empty.
+  std::vector<int> settle() {
+    for (bool moved = true; moved;) {
+      moved = false;
+      std::vector<double> lw = log_weights(counts(), double(N));
+      for (int64_t n = 0; n < N; ++n) {
+        const int best = most_probable(ll, lw, N, n);
+        moved |= best != labels[n];
+        labels[n] = best;
+      }
+    }
+    std::vector<int> empty;
+    std::vector<double> c = counts();
+    for (int k = 0; k < int(c.size()); ++k)
+      if (c[k] == 0.0) empty.push_back(k);
+    return empty;
+  }
+  // Where the points of cluster k go without it: each to its most probable other cluster under
+  // the present weights (−1 for points outside k).
+  std::vector<int> without(int k) const {
+    std::vector<double> lw = log_weights(counts(), double(N));
+    lw[k] = -std::numeric_limits<double>::infinity();
+    std::vector<int> to(N, -1);
+    for (int64_t n = 0; n < N; ++n)
+      if (labels[n] == k) to[n] = most_probable(ll, lw, N, n);
+    return to;
+  }
+  // What removing cluster k (its points moved as without(k) says) lowers the score by. The
+  // settling that follows only raises the score again, so this bounds the true cost above.
+  double removal_cost(int k) const {
+    std::vector<int> to = without(k);
+    std::vector<double> before = counts(), after = before;
+    double cost = weight_score(before);
+    for (int64_t n = 0; n < N; ++n)
+      if (to[n] >= 0) {
+        cost += ll[k * N + n] - ll[to[n] * N + n];
+        after[k] -= 1.0, after[to[n]] += 1.0;
+      }
+    return cost - weight_score(after);
+  }
+  // Removes cluster k (the labels above k shift down by one) after moving its points.
+  void remove(int k) {
+    std::vector<int> to = without(k);
+    for (int64_t n = 0; n < N; ++n) {
+      if (to[n] >= 0) labels[n] = to[n];
+      if (labels[n] > k) --labels[n];
+    }
+    ll.erase(ll.begin() + int64_t(k) * N, ll.begin() + int64_t(k + 1) * N);
+  }
+};
 
 }  // namespace
 
@@ -170,32 +249,33 @@ ClusterResult Dac::cluster(const std::vector<double>& points, const InferenceOpt
   }
   std::vector<double> ll = densities(points, theta_tensor());  // (K, N)
   if (options.refine) {
-    // Each point to its most probable cluster, the weights following the shares, until no
-    // point moves. Every move raises Σ_n log π_{label n} p(x_n | θ_{label n}), and so does
-    // updating π to the shares, so no labelling repeats and the loop ends.
-    for (bool moved = true; moved;) {
-      moved = false;
-      std::vector<double> lw = log_weights(counts, double(N));
-      for (int64_t n = 0; n < N; ++n) {
-        const int best = most_probable(ll, lw, N, n);
-        moved |= best != labels[n];
-        labels[n] = best;
+    HardClustering hard{N, std::move(ll), std::move(labels)};
+    // Drops the clusters `settle` left empty, from the last so the indices hold.
+    auto drop_empty = [&](std::vector<int> empty) {
+      for (auto k = empty.rbegin(); k != empty.rend(); ++k) {
+        hard.remove(*k);  // moves no point: it has none
+        thetas.erase(thetas.begin() + *k);
       }
-      counts = count_points();
+    };
+    drop_empty(hard.settle());
+    // 3b. Pruning: BIC keeps a cluster when it raises the log-likelihood by more than half
+    // its parameter count (D means, D standard deviations, a weight) times ln N.
+    const double price = 0.5 * double(2 * D + 1) * std::log(double(N));
+    while (options.prune && hard.clusters() > 1) {
+      int cheapest = 0;
+      double lowest = std::numeric_limits<double>::infinity();
+      for (int k = 0; k < int(hard.clusters()); ++k) {
+        const double cost = hard.removal_cost(k);
+        if (cost < lowest) lowest = cost, cheapest = k;
+      }
+      if (lowest >= price) break;
+      hard.remove(cheapest);
+      thetas.erase(thetas.begin() + cheapest);
+      ++result.pruned;
+      drop_empty(hard.settle());
     }
-    // Drop the clusters no point chose, renumbering the rest in order.
-    std::vector<int> renumber(thetas.size(), -1);
-    std::vector<std::vector<double>> kept_thetas;
-    std::vector<double> kept_ll;
-    for (size_t k = 0; k < thetas.size(); ++k) {
-      if (counts[k] == 0.0) continue;
-      renumber[k] = int(kept_thetas.size());
-      kept_thetas.push_back(std::move(thetas[k]));
-      kept_ll.insert(kept_ll.end(), ll.begin() + int64_t(k) * N, ll.begin() + int64_t(k + 1) * N);
-    }
-    for (int& label : labels) label = renumber[label];
-    thetas = std::move(kept_thetas);
-    ll = std::move(kept_ll);
+    ll = std::move(hard.ll);
+    labels = std::move(hard.labels);
     counts = count_points();
   }
   Tensor theta = theta_tensor();

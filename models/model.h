@@ -29,9 +29,9 @@ struct ClusterResult {
   std::optional<data::GaussianMixture> mixture;  // Gaussian components, when the model has them
   std::optional<double> log_likelihood;   // mean per-point LL of the found mixture
   std::optional<double> log_likelihood_em;  // the same after one EM step (the Set Transformer's LL1)
-  // Filtering models: forward passes run, and points no pass claimed (placed by the leftover
-  // policy of InferenceOptions).
-  int64_t passes = 0, leftovers = 0;
+  // Filtering models: forward passes run, points no pass claimed (placed by the leftover
+  // policy of InferenceOptions), and clusters removed by InferenceOptions::prune.
+  int64_t passes = 0, leftovers = 0, pruned = 0;
   // The found mixture's log-density at other points ((M, D) row-major → M values), for plots
   // of densities that are not Gaussian; empty when `mixture` says it all.
   std::function<std::vector<double>(const std::vector<double>&)> log_density;
@@ -64,6 +64,10 @@ struct InferenceOptions {
   // DAC: propose each cluster's θ again from its members alone, then give every point to its
   // most probable cluster (off: the passes' own θ and claims, as the reference code does).
   bool refine = true;
+  // DAC, with refine: remove a cluster while keeping it raises the clustering's log-likelihood
+  // by less than the BIC cost of its parameters, its points joining their next most probable
+  // cluster (off: every cluster the passes found stays).
+  bool prune = true;
   // Called now and then during a long clustering with the points placed so far (NCP: read;
   // DAC: claimed by the passes) out of all; may be empty. The CLI prints it with an ETA.
   std::function<void(int64_t done, int64_t total)> progress;

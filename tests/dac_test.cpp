@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <numeric>
 
 #include "autograd/functions.h"
@@ -272,6 +273,73 @@ TEST_CASE("DAC inference assigns every point exactly once, under every leftover 
         REQUIRE(bool(r.log_density) == (density == "maf"));
       }
   }
+}
+
+TEST_CASE("DAC pruning (shipped dac-mog): every cluster kept is worth BIC's price of its parameters",
+          "[models][dac][shipped]") {
+  // The shipped model, where pruning has work to do (an untrained network finds one cluster),
+  // on 30 datasets of mog-12's kind.
+  const std::string path = (std::filesystem::path(__FILE__).parent_path().parent_path() /
+                            "models/checkpoints/dac-mog.safetensors").string();
+  std::unique_ptr<ClusteringModel> net = load_model(load_safetensors(path), path);
+  Rng data_rng(21);
+  data::Batch batch = data::Mog("mog-12", 12, 3000).sample(30, data_rng);
+  const int64_t N = batch.points.dim(1), D = 2;
+  int64_t removed = 0;
+  for (int64_t b = 0; b < 30; ++b) {
+    INFO("dataset " << b);
+    std::vector<double> all = batch.points.to_vector();
+    std::vector<double> points(all.begin() + b * N * D, all.begin() + (b + 1) * N * D);
+    InferenceOptions options;
+    options.prune = false;
+    ClusterResult kept = net->cluster(points, options);
+    options.prune = true;
+    ClusterResult pruned = net->cluster(points, options);
+    REQUIRE(kept.pruned == 0);
+    REQUIRE(pruned.clusters + pruned.pruned <= kept.clusters);
+    REQUIRE(pruned.passes == kept.passes);
+    removed += pruned.pruned;
+    // Written out again here: the clustering's log-likelihood Σ_n log π_z(n) p(x_n | θ_z(n))
+    // drops by at least ½(2D+1)·ln N when any one cluster goes and its points join their next
+    // most probable cluster.
+    const data::GaussianMixture& m = *pruned.mixture;
+    const int64_t K = pruned.clusters;
+    auto log_density = [&](int64_t k, int64_t n) {
+      double ll = 0.0;
+      for (int64_t d = 0; d < D; ++d) {
+        const double z = (points[n * D + d] - m.means[k * D + d]) / m.stddevs[k * D + d];
+        ll -= 0.5 * z * z + std::log(m.stddevs[k * D + d]) + 0.5 * std::log(2.0 * M_PI);
+      }
+      return ll;
+    };
+    auto weights_term = [&](const std::vector<double>& counts) {
+      double sum = 0.0;
+      for (double c : counts)
+        if (c > 0.0) sum += c * std::log(c / double(N));
+      return sum;
+    };
+    std::vector<double> counts(K, 0.0);
+    for (int label : pruned.labels) counts[label] += 1.0;
+    for (int64_t k = 0; k < K && K > 1; ++k) {
+      INFO("cluster " << k << " of " << K);
+      REQUIRE(m.weights[k] == Approx(counts[k] / double(N)));
+      std::vector<double> after = counts;
+      double drop = weights_term(counts);
+      for (int64_t n = 0; n < N; ++n) {
+        if (pruned.labels[n] != k) continue;
+        int64_t to = -1;
+        for (int64_t j = 0; j < K; ++j)
+          if (j != k && (to < 0 || std::log(m.weights[j]) + log_density(j, n) >
+                                       std::log(m.weights[to]) + log_density(to, n)))
+            to = j;
+        drop += log_density(k, n) - log_density(to, n);
+        after[k] -= 1.0, after[to] += 1.0;
+      }
+      drop -= weights_term(after);
+      REQUIRE(drop >= 0.5 * double(2 * D + 1) * std::log(double(N)));
+    }
+  }
+  REQUIRE(removed >= 1);  // measured: 5 (with half the price, a kept cluster fails above)
 }
 
 TEST_CASE("DAC: permuting the points permutes the labels (min model)", "[models][dac]") {
