@@ -83,7 +83,8 @@ class Dac : public ClusteringModel {
   // among them from Rng(options.seed) and always claims it. Stops when every point is claimed,
   // when a pass claims nothing (the min model would repeat it), or after options.max_passes.
   // Points left then are placed by options.leftovers. With options.refine, each cluster's θ is
-  // proposed again from its members alone and every point joins its most probable cluster
+  // proposed again from its members alone and every point joins its most probable cluster;
+  // with options.prune too, clusters not worth BIC's price of their parameters are removed
   // (models/dac_inference.cpp). The clusters' weights are their shares of the points;
   // membership is each point's posterior over the clusters' densities, and the
   // log-likelihood is that mixture's.
