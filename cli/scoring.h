@@ -30,7 +30,10 @@ std::vector<data::Dataset> load_scoring_datasets(const ScoringData& source);
 // Clusters every dataset (after the model's standardisation) and returns the means as JSON:
 // datasets, ari, nmi, ami, k_mae, ms_per_dataset, and where the model has them ll, ll1,
 // oracle_ll (true mixtures known), nll (NCP), passes, leftovers and pruned (filtering models).
-// on_dataset, when set, gets each dataset's own line (`ncl eval --per-dataset`); progress prints
+// On the CPU with 2+ threads the datasets are clustered on the threads at once (the same
+// clusterings as one at a time); ms_per_dataset is the clustering's wall-clock over the count.
+// on_dataset, when set, gets each dataset's own line in dataset order (`ncl eval
+// --per-dataset`), whose ms is that dataset's own time on its thread; progress prints
 // "<progress>: D/T datasets, elapsed, ETA" on stderr every 5 s when not empty. Throws
 // ncl::Error when the datasets' dimension is not the model's. Leaves the model unchanged.
 nlohmann::json score_model(models::ClusteringModel& model, const data::Standardizer& standardizer,

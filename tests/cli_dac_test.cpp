@@ -146,6 +146,38 @@ TEST_CASE("ncl eval with the shipped dac-mog on the main job's file: pruning rem
   REQUIRE(kept["ari"].get<double>() < pruned["ari"].get<double>());
 }
 
+TEST_CASE("ncl eval: datasets on the threads at once give the one-at-a-time clusterings",
+          "[cli][dac][shipped]") {
+  // 2 threads cluster two datasets at once, each single-threaded; 1 thread one after another.
+  const std::filesystem::path shipped = std::filesystem::path(__FILE__).parent_path().parent_path() /
+                                        "models/checkpoints/dac-mog.safetensors";
+  auto per_dataset = [&](int threads) {
+    const std::string path = temp_file("eval_threads_" + std::to_string(threads) + ".jsonl");
+    Run r = run_ncl_stdout("eval --model " + shipped.string() + " --data mog-12 --datasets 12 " +
+                           "--format json --threads " + std::to_string(threads) +
+                           " --per-dataset " + path);
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    std::vector<json> lines;
+    std::istringstream in(read_text(path));
+    for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+    std::filesystem::remove(path);
+    return std::make_pair(json::parse(r.output), lines);
+  };
+  auto [one, one_lines] = per_dataset(1);
+  auto [two, two_lines] = per_dataset(2);
+  REQUIRE(one_lines.size() == 12);
+  REQUIRE(two_lines.size() == 12);
+  for (size_t i = 0; i < 12; ++i) {
+    INFO("dataset " << i);
+    REQUIRE(two_lines[i]["dataset"] == i);  // in dataset order
+    REQUIRE(two_lines[i]["labels"] == one_lines[i]["labels"]);
+    REQUIRE_THAT(two_lines[i]["ll"].get<double>(), WithinAbs(one_lines[i]["ll"].get<double>(), 1e-5));
+  }
+  for (const char* key : {"ari", "nmi", "ami", "k_mae", "passes", "pruned"})
+    REQUIRE(two[key] == one[key]);
+}
+
 TEST_CASE("ncl train --loss anc: --until then --resume gives the uninterrupted run's bits",
           "[cli][dac]") {
   // Chunks of one dataset on 2 threads: the anchors are drawn for the batch first and the two
