@@ -23,6 +23,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -280,8 +281,10 @@ int main(int argc, char** argv) {
     }
   }
   if (only.empty() || only == "dac-cluster") {
-    // Clustering one dataset at a time (`ncl eval`'s ms per dataset), the first 100 datasets of
-    // mog-12 (N in [900, 3000), K <= 12; the benchmark's seed 0), after one warm-up dataset.
+    // Clustering the first 100 datasets of mog-12 (N in [900, 3000), K <= 12; the benchmark's
+    // seed 0), after one warm-up dataset: one at a time with every kernel split over the
+    // threads (`ncl cluster`'s latency), and on the CPU also the datasets on the threads at
+    // once, each single-threaded (`ncl eval`'s ms per dataset: wall-clock over the count).
     // A pass runs the network on the points still unclaimed, so the work depends on the model.
     std::unique_ptr<models::ClusteringModel> dac =
         models::load_model(nn::load_checkpoint(dac_checkpoint), dac_checkpoint);
@@ -293,22 +296,25 @@ int main(int argc, char** argv) {
     std::printf("\nDAC clustering, first %zu datasets of mog-12, %s\n", mog12.datasets.size(),
                 dac_checkpoint.c_str());
     std::printf("%-28s %10s %9s %9s %9s\n", "inference", "ms/dataset", "passes", "GFLOP", "floor");
-    for (bool refine : {true, false}) {
+    const int64_t M = int64_t(mog12.datasets.size());
+    const bool on_threads = device == Device::CPU && ops::cpu_threads() >= 2;
+    for (int mode = 0; mode < (on_threads ? 3 : 2); ++mode) {
       models::InferenceOptions options;
-      options.refine = refine;
+      options.refine = mode != 1;
       dac->cluster(mog12.datasets.front().points, options);  // warm-up
       const int64_t flops_before = ops::gemm_flops();
-      double seconds = 0.0, passes = 0.0;
-      for (const data::Dataset& d : mog12.datasets) {
-        auto start = Clock::now();
-        models::ClusterResult r = dac->cluster(d.points, options);
-        seconds += seconds_since(start);
-        passes += double(r.passes);
-      }
-      const double M = double(mog12.datasets.size());
-      const double gflop = double(ops::gemm_flops() - flops_before) / M / 1e9;
-      std::printf("%-28s %10.1f %9.2f %9.2f %9.2f\n", refine ? "refined (the default)" : "--no-refine",
-                  1e3 * seconds / M, passes / M, gflop, gflop / peak / (seconds / M));
+      std::atomic<int64_t> next{0}, passes{0};
+      auto sweep = [&] {
+        for (int64_t i; (i = next++) < M;) passes += dac->cluster(mog12.datasets[size_t(i)].points, options).passes;
+      };
+      auto start = Clock::now();
+      if (mode == 2) ops::run_cpu_groups(ops::cpu_threads(), [&](int, int64_t, int64_t) { sweep(); });
+      else sweep();
+      const double seconds = seconds_since(start);
+      const double gflop = double(ops::gemm_flops() - flops_before) / double(M) / 1e9;
+      const char* label[] = {"refined (the default)", "--no-refine", "refined, datasets on threads"};
+      std::printf("%-28s %10.1f %9.2f %9.2f %9.2f\n", label[mode], 1e3 * seconds / double(M),
+                  double(passes) / double(M), gflop, gflop / peak / (seconds / double(M)));
     }
   }
   if (only.empty() || only == "ncp") {
