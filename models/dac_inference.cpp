@@ -4,10 +4,11 @@
 //   2. Leftovers: points no pass claimed are placed by InferenceOptions::leftovers.
 //   3. Refinement (InferenceOptions::refine, on by default): every cluster's θ is proposed
 //      again from its members alone, a set holding one cluster, where the proposal has nothing
-//      to tell apart (the encoder and PMA only, no membership head). Then every point joins the
-//      cluster of highest weighted density π_k p(x | θ_k), π the clusters' shares, repeated
-//      until no point moves; clusters left empty are dropped. Off, the densities are those of
-//      the passes that found the clusters, as in the reference code (reference notes §3.8).
+//      to tell apart (the encoder and PMA only, no membership head; the clusters on the CPU
+//      threads at once). Then every point joins the cluster of highest weighted density
+//      π_k p(x | θ_k), π the clusters' shares, repeated until no point moves; clusters left
+//      empty are dropped. Off, the densities are those of the passes that found the clusters,
+//      as in the reference code (reference notes §3.8).
 //   3b. Pruning (InferenceOptions::prune, with the refinement): the cluster whose removal costs
 //      the clustering's log-likelihood least is removed, its points joining their next most
 //      probable cluster, while that cost is below BIC's price of one more diagonal Gaussian,
@@ -16,13 +17,16 @@
 //   4. The mixture: weights = shares of the points, densities p(x | θ_k); its mean per-point
 //      log-likelihood and each point's posterior over the clusters.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <numbers>
+#include <numeric>
 
 #include "autograd/functions.h"
 #include "models/dac.h"
 #include "tensor/error.h"
+#include "tensor/ops.h"
 
 namespace ncl::models {
 namespace {
@@ -240,12 +244,28 @@ ClusterResult Dac::cluster(const std::vector<double>& points, const InferenceOpt
 
   // 3. Refinement.
   if (options.refine) {
-    std::vector<std::vector<int64_t>> members(thetas.size());
+    const int64_t K = int64_t(thetas.size());
+    std::vector<std::vector<int64_t>> members(K);
     for (int64_t n = 0; n < N; ++n) members[labels[n]].push_back(n);
-    for (size_t k = 0; k < thetas.size(); ++k) {
-      const int64_t anchor = draw_anchor(int64_t(members[k].size()));
-      thetas[k] = propose_theta(set_of(members[k]), {}, anchors(anchor)).value().to_vector();
-    }
+    std::vector<int64_t> anchor(K), order(K);
+    for (int64_t k = 0; k < K; ++k) anchor[k] = draw_anchor(int64_t(members[k].size()));
+    // The proposals are independent. On the CPU they run on the threads at once, each
+    // single-threaded, the largest clusters first (one small set cannot keep two threads busy).
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t a, int64_t b) { return members[a].size() > members[b].size(); });
+    std::atomic<int64_t> next{0};
+    auto propose_in_turn = [&] {
+      NoGradGuard no_grad_here;  // grad mode is per thread
+      for (int64_t i; (i = next++) < K;) {
+        const int64_t k = order[i];
+        thetas[k] = propose_theta(set_of(members[k]), {}, anchors(anchor[k])).value().to_vector();
+      }
+    };
+    if (device() == Device::CPU && K >= 2)
+      ops::run_cpu_groups(K, [&](int, int64_t, int64_t) { propose_in_turn(); });
+    else
+      propose_in_turn();
   }
   std::vector<double> ll = densities(points, theta_tensor());  // (K, N)
   if (options.refine) {

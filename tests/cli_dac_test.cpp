@@ -146,9 +146,10 @@ TEST_CASE("ncl eval with the shipped dac-mog on the main job's file: pruning rem
   REQUIRE(kept["ari"].get<double>() < pruned["ari"].get<double>());
 }
 
-TEST_CASE("ncl eval: datasets on the threads at once give the one-at-a-time clusterings",
+TEST_CASE("ncl eval and cluster: work on the threads at once gives the one-thread clusterings",
           "[cli][dac][shipped]") {
-  // 2 threads cluster two datasets at once, each single-threaded; 1 thread one after another.
+  // Eval on 2 threads clusters two datasets at once, each single-threaded; 1 thread one after
+  // another.
   const std::filesystem::path shipped = std::filesystem::path(__FILE__).parent_path().parent_path() /
                                         "models/checkpoints/dac-mog.safetensors";
   auto per_dataset = [&](int threads) {
@@ -176,6 +177,21 @@ TEST_CASE("ncl eval: datasets on the threads at once give the one-at-a-time clus
   }
   for (const char* key : {"ari", "nmi", "ami", "k_mae", "passes", "pruned"})
     REQUIRE(two[key] == one[key]);
+  // One dataset: its refinement proposes the clusters' θ on the threads at once.
+  auto cluster = [&](int threads) {
+    Run r = run_ncl_stdout("cluster --model " + shipped.string() + " --threads " +
+                           std::to_string(threads) + " --format json " +
+                           (shipped.parent_path().parent_path().parent_path() /
+                            "data/examples/mog-k4.csv").string() + " --label-column label");
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    return json::parse(r.output);
+  };
+  json alone = cluster(1), shared = cluster(2);
+  REQUIRE(alone["clusters"] == 4);
+  REQUIRE(shared["labels"] == alone["labels"]);
+  REQUIRE_THAT(shared["log_likelihood"].get<double>(),
+               WithinAbs(alone["log_likelihood"].get<double>(), 1e-5));
 }
 
 TEST_CASE("ncl train --loss anc: --until then --resume gives the uninterrupted run's bits",
