@@ -11,9 +11,10 @@
 //      as in the reference code (reference notes §3.8).
 //   3b. Pruning (InferenceOptions::prune, with the refinement): the cluster whose removal costs
 //      the clustering's log-likelihood least is removed, its points joining their next most
-//      probable cluster, while that cost is below BIC's price of one more diagonal Gaussian,
-//      ½(2D+1)·ln N. It removes the splinters of 1-3 points that a pass leaves at the edge of
-//      a cluster it claimed (docs/training.md, "Pruning").
+//      probable cluster (whose θ is proposed again from its new members), while that cost is
+//      below BIC's price of one more diagonal Gaussian, ½(2D+1)·ln N. It removes the
+//      splinters of 1-3 points that a pass leaves at the edge of a cluster it claimed
+//      (docs/training.md, "Pruning").
 //   4. The mixture: weights = shares of the points, densities p(x | θ_k); its mean per-point
 //      log-likelihood and each point's posterior over the clusters.
 #include <algorithm>
@@ -242,30 +243,37 @@ ClusterResult Dac::cluster(const std::vector<double>& points, const InferenceOpt
     counts = count_points();
   }
 
-  // 3. Refinement.
-  if (options.refine) {
-    const int64_t K = int64_t(thetas.size());
-    std::vector<std::vector<int64_t>> members(K);
-    for (int64_t n = 0; n < N; ++n) members[labels[n]].push_back(n);
-    std::vector<int64_t> anchor(K), order(K);
-    for (int64_t k = 0; k < K; ++k) anchor[k] = draw_anchor(int64_t(members[k].size()));
-    // The proposals are independent. On the CPU they run on the threads at once, each
-    // single-threaded, the largest clusters first (one small set cannot keep two threads busy).
+  // 3. Refinement. The θ of the clusters in `which` proposed again from their members under
+  // `by` (one label per point). The proposals are independent: on the CPU they run on the
+  // threads at once, each single-threaded, the largest clusters first (one small set cannot
+  // keep two threads busy); the anchored model's anchors are drawn in order first.
+  auto propose_again = [&](const std::vector<int64_t>& which, const std::vector<int>& by) {
+    const int64_t R = int64_t(which.size());
+    std::vector<std::vector<int64_t>> members(thetas.size());
+    for (int64_t n = 0; n < N; ++n) members[by[n]].push_back(n);
+    std::vector<int64_t> anchor(R), order(R);
+    for (int64_t r = 0; r < R; ++r) anchor[r] = draw_anchor(int64_t(members[which[r]].size()));
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(),
-                     [&](int64_t a, int64_t b) { return members[a].size() > members[b].size(); });
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+      return members[which[a]].size() > members[which[b]].size();
+    });
     std::atomic<int64_t> next{0};
     auto propose_in_turn = [&] {
       NoGradGuard no_grad_here;  // grad mode is per thread
-      for (int64_t i; (i = next++) < K;) {
-        const int64_t k = order[i];
-        thetas[k] = propose_theta(set_of(members[k]), {}, anchors(anchor[k])).value().to_vector();
+      for (int64_t i; (i = next++) < R;) {
+        const int64_t r = order[i], k = which[r];
+        thetas[k] = propose_theta(set_of(members[k]), {}, anchors(anchor[r])).value().to_vector();
       }
     };
-    if (device() == Device::CPU && K >= 2)
-      ops::run_cpu_groups(K, [&](int, int64_t, int64_t) { propose_in_turn(); });
+    if (device() == Device::CPU && R >= 2)
+      ops::run_cpu_groups(R, [&](int, int64_t, int64_t) { propose_in_turn(); });
     else
       propose_in_turn();
+  };
+  if (options.refine) {
+    std::vector<int64_t> all(thetas.size());
+    std::iota(all.begin(), all.end(), 0);
+    propose_again(all, labels);
   }
   std::vector<double> ll = densities(points, theta_tensor());  // (K, N)
   if (options.refine) {
@@ -279,7 +287,9 @@ ClusterResult Dac::cluster(const std::vector<double>& points, const InferenceOpt
     };
     drop_empty(hard.settle());
     // 3b. Pruning: BIC keeps a cluster when it raises the log-likelihood by more than half
-    // its parameter count (D means, D standard deviations, a weight) times ln N.
+    // its parameter count (D means, D standard deviations, a weight) times ln N. The clusters
+    // that take a removed cluster's points have their θ proposed again from their new members,
+    // as the refinement did, before the points settle and the next cluster is priced.
     const double price = 0.5 * double(2 * D + 1) * std::log(double(N));
     while (options.prune && hard.clusters() > 1) {
       int cheapest = 0;
@@ -289,9 +299,22 @@ ClusterResult Dac::cluster(const std::vector<double>& points, const InferenceOpt
         if (cost < lowest) lowest = cost, cheapest = k;
       }
       if (lowest >= price) break;
+      std::vector<int> to = hard.without(cheapest);
       hard.remove(cheapest);
       thetas.erase(thetas.begin() + cheapest);
       ++result.pruned;
+      std::vector<int64_t> takers;  // indices after the removal
+      for (int k : to)
+        if (k >= 0) takers.push_back(k > cheapest ? k - 1 : k);
+      std::sort(takers.begin(), takers.end());
+      takers.erase(std::unique(takers.begin(), takers.end()), takers.end());
+      propose_again(takers, hard.labels);
+      std::vector<double> values;  // their θ (R, P), then their log-densities (R, N)
+      for (int64_t k : takers) values.insert(values.end(), thetas[k].begin(), thetas[k].end());
+      std::vector<double> rows = densities(
+          points, Tensor::from_vector(values, {int64_t(takers.size()), P}, DType::F32));
+      for (size_t r = 0; r < takers.size(); ++r)
+        std::copy_n(rows.begin() + int64_t(r) * N, N, hard.ll.begin() + takers[r] * N);
       drop_empty(hard.settle());
     }
     ll = std::move(hard.ll);
