@@ -305,14 +305,18 @@ int main(int argc, char** argv) {
       const int64_t flops_before = ops::gemm_flops();
       std::atomic<int64_t> next{0}, passes{0};
       auto sweep = [&] {
-        for (int64_t i; (i = next++) < M;) passes += dac->cluster(mog12.datasets[size_t(i)].points, options).passes;
+        for (int64_t i; (i = next++) < M;)
+          passes += dac->cluster(mog12.datasets[size_t(i)].points, options).passes;
       };
       auto start = Clock::now();
-      if (mode == 2) ops::run_cpu_groups(ops::cpu_threads(), [&](int, int64_t, int64_t) { sweep(); });
-      else sweep();
+      if (mode == 2)
+        ops::run_cpu_groups(ops::cpu_threads(), [&](int, int64_t, int64_t) { sweep(); });
+      else
+        sweep();
       const double seconds = seconds_since(start);
       const double gflop = double(ops::gemm_flops() - flops_before) / double(M) / 1e9;
-      const char* label[] = {"refined (the default)", "--no-refine", "refined, datasets on threads"};
+      const char* label[] = {"refined (the default)", "--no-refine",
+                             "refined, datasets on threads"};
       std::printf("%-28s %10.1f %9.2f %9.2f %9.2f\n", label[mode], 1e3 * seconds / double(M),
                   double(passes) / double(M), gflop, gflop / peak / (seconds / double(M)));
     }

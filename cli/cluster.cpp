@@ -59,7 +59,7 @@ nlohmann::json result_json(const LoadedModel& loaded, const std::string& model_p
                                                      components->stddevs.begin() + (k + 1) * D)}});
     j["components"] = list;
   }
-  if (r.passes > 0) {  // filtering models: forward passes, points placed by --leftovers, clusters pruned
+  if (r.passes > 0) {  // filtering models: passes, points placed by --leftovers, clusters pruned
     j["passes"] = r.passes;
     j["leftovers"] = r.leftovers;
     j["pruned"] = r.pruned;

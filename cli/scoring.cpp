@@ -141,7 +141,8 @@ nlohmann::json score_model(models::ClusteringModel& model, const data::Standardi
     }
   };
   if (model.device() == Device::CPU && ops::cpu_threads() >= 2 && M >= 2)
-    ops::run_cpu_groups(std::min<int64_t>(ops::cpu_threads(), M), [&](int, int64_t, int64_t) { sweep(); });
+    ops::run_cpu_groups(std::min<int64_t>(ops::cpu_threads(), M),
+                        [&](int, int64_t, int64_t) { sweep(); });
   else
     sweep();
   const double wall = std::chrono::duration<double>(Clock::now() - began).count();
@@ -196,7 +197,7 @@ nlohmann::json score_model(models::ClusteringModel& model, const data::Standardi
   if (s.with_ll1) j["ll1"] = s.ll1 / double(s.with_ll1);
   if (s.with_oracle) j["oracle_ll"] = s.oracle / double(s.with_oracle);
   if (s.with_nll) j["nll"] = s.nll / double(s.with_nll);
-  if (s.passes > 0) {  // filtering models: passes per dataset, points no pass claimed, clusters pruned
+  if (s.passes > 0) {  // filtering models: passes, unclaimed points, pruned clusters per dataset
     j["passes"] = s.passes / n;
     j["leftovers"] = s.leftovers / n;
     j["pruned"] = s.pruned / n;

@@ -309,10 +309,10 @@ ClusterResult Dac::cluster(const std::vector<double>& points, const InferenceOpt
       std::sort(takers.begin(), takers.end());
       takers.erase(std::unique(takers.begin(), takers.end()), takers.end());
       propose_again(takers, hard.labels);
-      std::vector<double> values;  // their θ (R, P), then their log-densities (R, N)
-      for (int64_t k : takers) values.insert(values.end(), thetas[k].begin(), thetas[k].end());
-      std::vector<double> rows = densities(
-          points, Tensor::from_vector(values, {int64_t(takers.size()), P}, DType::F32));
+      std::vector<double> taken;  // their θ, (R, P)
+      for (int64_t k : takers) taken.insert(taken.end(), thetas[k].begin(), thetas[k].end());
+      std::vector<double> rows = densities(  // (R, N)
+          points, Tensor::from_vector(taken, {int64_t(takers.size()), P}, DType::F32));
       for (size_t r = 0; r < takers.size(); ++r)
         std::copy_n(rows.begin() + int64_t(r) * N, N, hard.ll.begin() + takers[r] * N);
       drop_empty(hard.settle());

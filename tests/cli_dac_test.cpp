@@ -125,7 +125,7 @@ TEST_CASE("ncl eval with the shipped dac-mog: the refinement raises the mixture'
   REQUIRE(plain["ari"].get<double>() > 0.95);
 }
 
-TEST_CASE("ncl eval with the shipped dac-mog on the main job's file: pruning removes the splinters",
+TEST_CASE("ncl eval, shipped dac-mog, the main job's file: pruning removes the splinters",
           "[cli][dac][shipped]") {
   // The README's main job. Measured: 4 clusters, ARI 1 with the pruning (the default); 7
   // clusters (the file's 4 and three of 1-2 points at their edges), ARI 0.987, without it.
@@ -173,7 +173,8 @@ TEST_CASE("ncl eval and cluster: work on the threads at once gives the one-threa
     INFO("dataset " << i);
     REQUIRE(two_lines[i]["dataset"] == i);  // in dataset order
     REQUIRE(two_lines[i]["labels"] == one_lines[i]["labels"]);
-    REQUIRE_THAT(two_lines[i]["ll"].get<double>(), WithinAbs(one_lines[i]["ll"].get<double>(), 1e-5));
+    REQUIRE_THAT(two_lines[i]["ll"].get<double>(),
+                 WithinAbs(one_lines[i]["ll"].get<double>(), 1e-5));
   }
   for (const char* key : {"ari", "nmi", "ami", "k_mae", "passes", "pruned"})
     REQUIRE(two[key] == one[key]);

@@ -275,7 +275,7 @@ TEST_CASE("DAC inference assigns every point exactly once, under every leftover 
   }
 }
 
-TEST_CASE("DAC pruning (shipped dac-mog): every cluster kept is worth BIC's price of its parameters",
+TEST_CASE("DAC pruning (shipped dac-mog): every cluster kept is worth BIC's price",
           "[models][dac][shipped]") {
   // The shipped model, where pruning has work to do (an untrained network finds one cluster),
   // on 30 datasets of mog-12's kind.
