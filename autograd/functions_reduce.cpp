@@ -91,15 +91,7 @@ Variable linear(const Variable& x, const Variable& weight, const Variable& bias)
   NCL_CHECK(x.rank() == 2 && weight.rank() == 2 && x.dim(1) == weight.dim(1),
             "linear: x ", x.shape(), " must be (R, in) and weight ", weight.shape(), " (out, in)");
   Tensor tx = x.value(), tw = weight.value();
-  const int64_t rows = x.dim(0), out = weight.dim(0);
-  Tensor y;
-  if (bias.defined()) {
-    NCL_CHECK(bias.shape() == Shape({out}), "linear: bias ", bias.shape(), " must be (", out, ")");
-    y = ops::broadcast_to(bias.value(), {rows, out});  // a fresh (R, out) copy of the bias rows
-    ops::matmul_into(tx, tw, y, false, true, 1.0, 1.0);
-  } else {
-    y = ops::matmul(tx, tw, false, true);
-  }
+  Tensor y = ops::linear(tx, tw, bias.defined() ? bias.value() : Tensor());  // (R, out)
   std::vector<Variable> inputs{x, weight};
   if (bias.defined()) inputs.push_back(bias);
   return make_result("linear", y, inputs, [tx, tw](const Tensor& dy, const std::vector<bool>& need) {

@@ -248,6 +248,22 @@ void matmul_into(const Tensor& a, const Tensor& b, Tensor& c, bool trans_a, bool
   run_gemm(a, b, c, g);
 }
 
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  NCL_CHECK(x.rank() == 2 && weight.rank() == 2, "linear: x ", x.shape(), " must be (R, in) and weight ",
+            weight.shape(), " (out, in)");
+  Shape result;
+  GemmArgs g = gemm_view(x, weight, false, true, &result);
+  if (bias.defined()) {
+    check_same("linear", x, bias);
+    NCL_CHECK(bias.shape() == Shape({g.n}), "linear: bias ", bias.shape(), " must be (", g.n, ")");
+  }
+  Tensor y = Tensor::empty(result, x.dtype(), x.device());
+  gemm_flop_counter.fetch_add(2 * g.m * g.n * g.k, std::memory_order_relaxed);
+  if (on_cuda(x)) cuda::linear_forward(x, weight, bias, y, g);
+  else cpu::linear_forward(x, weight, bias, y, g);
+  return y;
+}
+
 int64_t gemm_flops() { return gemm_flop_counter.load(std::memory_order_relaxed); }
 void set_cpu_threads(int threads) { cpu::set_threads(threads); }
 int cpu_threads() { return cpu::threads(); }

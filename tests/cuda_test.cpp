@@ -226,6 +226,19 @@ TEST_CASE("cuda: matmul with both transposes, batches, a shared b, alpha and bet
         }
 }
 
+TEST_CASE("cuda: a Linear layer's forward with and without its bias", "[cuda]") {
+  if (no_device()) return;
+  for (DType dtype : kFloatTypes)
+    for (bool with_bias : {true, false}) {
+      INFO(dtype << " bias " << with_bias);
+      auto layer = [with_bias](const auto& v) {
+        return ops::linear(v[0], v[1], with_bias ? v[2] : Tensor());
+      };
+      check_op(layer, {uniform({70, 128}, 21, dtype), uniform({64, 128}, 22, dtype),
+                       uniform({64}, 23, dtype)});
+    }
+}
+
 TEST_CASE("cuda: per-head products (two-level GEMM batch, leading dimensions)", "[cuda]") {
   if (no_device()) return;
   const int64_t B = 3, Nx = 33, Ny = 17, D = 16, H = 4;

@@ -23,8 +23,9 @@ struct Case {
   int64_t m, n, k;
 };
 
-// C = alpha·op(A)·op(B) + beta·C with lda = cols + 3 etc., checked entry by entry.
-void check_kernel(bool ta, bool tb, Case s, float alpha, float beta) {
+// C = alpha·op(A)·op(B) + beta·C (+ a bias per column when with_bias) with lda = cols + 3
+// etc., checked entry by entry.
+void check_kernel(bool ta, bool tb, Case s, float alpha, float beta, bool with_bias = false) {
   const int64_t a_rows = ta ? s.k : s.m, a_cols = ta ? s.m : s.k;
   const int64_t b_rows = tb ? s.n : s.k, b_cols = tb ? s.k : s.n;
   const int64_t lda = a_cols + 3, ldb = b_cols + 5, ldc = s.n + 2;
@@ -33,11 +34,13 @@ void check_kernel(bool ta, bool tb, Case s, float alpha, float beta) {
   std::vector<float> a(size_t(a_rows * lda)), b(size_t(b_rows * ldb)), c(size_t(s.m * ldc));
   for (float& v : a) v = u(gen);
   for (float& v : b) v = u(gen);
+  std::vector<float> bias(size_t(s.n));
+  for (float& v : bias) v = 4.0f * u(gen);
   // beta = 0 must not read C: start it as NaN, which would survive 0·C.
   for (float& v : c) v = beta == 0 ? std::numeric_limits<float>::quiet_NaN() : u(gen);
   const std::vector<float> c0 = c;
   if (!cpu::small_sgemm(ta, tb, s.m, s.n, s.k, alpha, a.data(), lda, b.data(), ldb, beta,
-                        c.data(), ldc)) {
+                        c.data(), ldc, with_bias ? bias.data() : nullptr)) {
     WARN("this CPU has no AVX2+FMA (OpenBLAS does every product): skipped");
     return;
   }
@@ -49,9 +52,10 @@ void check_kernel(bool ta, bool tb, Case s, float alpha, float beta) {
         double y = tb ? b[size_t(j * ldb + p)] : b[size_t(p * ldb + j)];
         acc += x * y;
       }
-      double expected = alpha * acc + (beta == 0 ? 0.0 : beta * c0[size_t(i * ldc + j)]);
+      double expected = alpha * acc + (beta == 0 ? 0.0 : beta * c0[size_t(i * ldc + j)]) +
+                        (with_bias ? bias[size_t(j)] : 0.0);
       INFO("ta=" << ta << " tb=" << tb << " m=" << s.m << " n=" << s.n << " k=" << s.k
-                 << " beta=" << beta << " at (" << i << ", " << j << ")");
+                 << " beta=" << beta << " bias=" << with_bias << " at (" << i << ", " << j << ")");
       // k products of values in [-1, 1], each rounded to float: error ≤ k·2⁻²³ or so.
       REQUIRE(std::abs(c[size_t(i * ldc + j)] - expected) <= 2e-7 * double(s.k) + 1e-6);
     }
@@ -73,6 +77,16 @@ TEST_CASE("small_sgemm: every storage order, edge blocks and beta against a floa
     for (bool tb : {false, true})
       for (Case s : cases)
         for (float beta : {0.0f, 0.5f}) check_kernel(ta, tb, s, 0.75f, beta);
+}
+
+TEST_CASE("small_sgemm: a bias added once per entry of C, also over several inner chunks",
+          "[tensor]") {
+  // k = 300 runs the inner dimension in three chunks of 128: the bias must be added in the
+  // first only. Columns not a multiple of 16 put the bias through the edge block's loop.
+  const Case cases[] = {{1, 16, 1}, {7, 17, 3}, {37, 29, 13}, {13, 70, 300}, {300, 128, 128}};
+  for (bool tb : {false, true})
+    for (Case s : cases)
+      for (float beta : {0.0f, 0.5f}) check_kernel(false, tb, s, 0.75f, beta, /*with_bias=*/true);
 }
 
 TEST_CASE("small_sgemm: the shapes it takes from OpenBLAS", "[tensor]") {
@@ -98,6 +112,42 @@ TEST_CASE("small_sgemm: the shapes it takes from OpenBLAS", "[tensor]") {
   // 32 queries over a million keys: Bᵀ's copy would hold 32 M floats per thread.
   CHECK_FALSE(cpu::small_sgemm_takes(false, true, 32, 1000000, 32));
   CHECK(cpu::small_sgemm_takes(false, false, 32, 1000000, 32));
+  // A Linear layer's forward with its bias (x·Wᵀ + b): 16 to 128 inputs, 16 to 256 outputs.
+  CHECK(cpu::small_sgemm_takes_linear(5000, 128, 128));
+  CHECK(cpu::small_sgemm_takes_linear(5000, 256, 128));
+  CHECK(cpu::small_sgemm_takes_linear(20, 16, 16));
+  CHECK_FALSE(cpu::small_sgemm_takes_linear(5000, 128, 2));    // 2-D points in: OpenBLAS
+  CHECK_FALSE(cpu::small_sgemm_takes_linear(5000, 128, 256));  // C read again per 128 inputs
+  CHECK_FALSE(cpu::small_sgemm_takes_linear(5000, 5, 128));    // narrower than a block
+  CHECK_FALSE(cpu::small_sgemm_takes_linear(5000, 512, 128));
+}
+
+TEST_CASE("ops::linear: x·Wᵀ + b on the kernel and on OpenBLAS matches float64", "[tensor]") {
+  int saved = ops::cpu_threads();
+  ops::set_cpu_threads(2);
+  struct Shape3 {
+    int64_t rows, in, out;
+  };
+  // The kernel's shapes (on 1 or 2 threads' row blocks), then OpenBLAS's: 2 inputs, 256 inputs,
+  // 5 outputs. The float64 reference runs the same op on widened operands (OpenBLAS's dgemm).
+  for (Shape3 s : {Shape3{1, 16, 16}, Shape3{70, 128, 128}, Shape3{2000, 128, 256},
+                   Shape3{333, 2, 128}, Shape3{333, 256, 64}, Shape3{333, 128, 5}})
+    for (bool with_bias : {true, false}) {
+      INFO("rows " << s.rows << " in " << s.in << " out " << s.out << " bias " << with_bias);
+      Tensor x = test::random_tensor({s.rows, s.in}, 1, DType::F32);
+      Tensor w = test::random_tensor({s.out, s.in}, 2, DType::F32);
+      Tensor b = with_bias ? test::random_tensor({s.out}, 3, DType::F32) : Tensor();
+      Tensor y = ops::linear(x, w, b);
+      REQUIRE(y.shape() == Shape({s.rows, s.out}));
+      Tensor expected = ops::matmul(x.to(DType::F64), w.to(DType::F64), false, true);
+      if (with_bias) expected = ops::add(expected, b.to(DType::F64));
+      test::require_close(y.to(DType::F64), expected, 1e-5, 1e-5);
+    }
+  ops::set_cpu_threads(saved);
+  Tensor x = test::random_tensor({4, 8}, 1, DType::F32);
+  REQUIRE_THROWS_WITH(ops::linear(x, test::random_tensor({3, 8}, 2, DType::F32),
+                                  test::random_tensor({4}, 3, DType::F32)),
+                      Catch::Matchers::Contains("bias"));
 }
 
 TEST_CASE("cpu::gemm on attention's head blocks in float32 matches the naive oracle",

@@ -104,6 +104,40 @@ void gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& g) {
   });
 }
 
+// The kernel with the bias in its epilogue where it takes the shape (small_gemm.h); otherwise
+// the bias rows are written first and the product added to them (beta = 1).
+void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y,
+                    const GemmArgs& args) {
+  GemmArgs g = args;
+  if (bias.defined() && x.dtype() == DType::F32 && small_sgemm_takes_linear(g.m, g.n, g.k)) {
+    single_threaded_blas();
+    const float* px = x.data<float>();
+    const float* pw = weight.data<float>();
+    const float* pb = bias.data<float>();
+    float* py = y.data<float>();
+    // Row blocks of at least 64 rows and about a million FLOPs each, as gemm's below. (The
+    // kernel declines only without AVX2+FMA, which small_sgemm_takes_linear rules out.)
+    const int64_t min_rows = std::max<int64_t>(64, (1 << 20) / (2 * g.n * g.k));
+    parallel_for(g.m, min_rows, [&](int64_t r0, int64_t r1) {
+      small_sgemm(false, true, r1 - r0, g.n, g.k, 1.0f, px + r0 * g.k, g.k, pw, g.k, 0.0f,
+                  py + r0 * g.n, g.n, pb);
+    });
+    return;
+  }
+  if (bias.defined()) {
+    dispatch_float(x.dtype(), "linear_forward", [&](auto zero) {
+      using T = decltype(zero);
+      const T* pb = bias.data<T>();
+      T* py = y.data<T>();
+      parallel_for(g.m, grain(g.n), [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) std::copy_n(pb, g.n, py + r * g.n);
+      });
+    });
+    g.beta = 1.0;
+  }
+  gemm(x, weight, y, g);
+}
+
 void set_threads(int threads) {
   single_threaded_blas();
   omp_set_num_threads(std::max(threads, 1));

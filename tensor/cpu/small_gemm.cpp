@@ -137,9 +137,9 @@ NCL_AVX2 void copy_transposed(const float* b, int64_t ldb, int64_t n, int64_t k,
     for (int64_t p = 0; p < k; ++p) out[p * ld_out + j0] = b[j0 * ldb + p];
 }
 
-// C (m×n) = alpha·X·Y + beta·C, block by block.
+// C (m×n) = alpha·X·Y + beta·C (+ bias[j] in column j when bias is not null), block by block.
 NCL_AVX2 void run_blocks(const Operands& o, int64_t m, int64_t n, int64_t k, float alpha,
-                         float beta, float* c, int64_t ldc) {
+                         float beta, const float* bias, float* c, int64_t ldc) {
   alignas(32) float out[kRows][kCols];
   const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
   const __m256i mask_all = _mm256_set1_epi32(-1);
@@ -168,11 +168,17 @@ NCL_AVX2 void run_blocks(const Operands& o, int64_t m, int64_t n, int64_t k, flo
             v_lo = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr), v_lo);
             v_hi = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr + 8), v_hi);
           }
+          if (bias) {
+            v_lo = _mm256_add_ps(v_lo, _mm256_loadu_ps(bias + c0));
+            v_hi = _mm256_add_ps(v_hi, _mm256_loadu_ps(bias + c0 + 8));
+          }
           _mm256_storeu_ps(cr, v_lo);
           _mm256_storeu_ps(cr + 8, v_hi);
         } else {
-          for (int j = 0; j < cols; ++j)
-            cr[j] = beta != 0.0f ? alpha * out[r][j] + beta * cr[j] : alpha * out[r][j];
+          for (int j = 0; j < cols; ++j) {
+            float v = beta != 0.0f ? alpha * out[r][j] + beta * cr[j] : alpha * out[r][j];
+            cr[j] = bias ? v + bias[c0 + j] : v;
+          }
         }
       }
     }
@@ -189,9 +195,13 @@ bool small_sgemm_takes(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
   return n >= kCols;                              // at least one whole block wide
 }
 
+bool small_sgemm_takes_linear(int64_t rows, int64_t out, int64_t in) {
+  return enabled() && rows > 0 && in >= 16 && in <= kInner && out >= kCols && out <= 256;
+}
+
 bool small_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                  const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
-                 int64_t ldc) {
+                 int64_t ldc, const float* bias) {
   if (!has_avx2_fma()) return false;
   Operands o{a, trans_a ? 1 : lda, trans_a ? lda : 1, b, ldb};
   if (trans_b) {  // op(B) = Bᵀ: copy it into row order, k × n
@@ -207,7 +217,8 @@ bool small_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, fl
     Operands op = o;
     op.x += p0 * o.x_step;
     op.y += p0 * o.ld_y;
-    run_blocks(op, m, n, std::min(kInner, k - p0), alpha, p0 == 0 ? beta : 1.0f, c, ldc);
+    run_blocks(op, m, n, std::min(kInner, k - p0), alpha, p0 == 0 ? beta : 1.0f,
+               p0 == 0 ? bias : nullptr, c, ldc);
   }
   return true;
 }
@@ -215,8 +226,9 @@ bool small_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, fl
 #else  // not x86-64 with GCC's target attributes: OpenBLAS does every product
 
 bool small_sgemm_takes(bool, bool, int64_t, int64_t, int64_t) { return false; }
+bool small_sgemm_takes_linear(int64_t, int64_t, int64_t) { return false; }
 bool small_sgemm(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
-                 int64_t, float, float*, int64_t) {
+                 int64_t, float, float*, int64_t, const float*) {
   return false;
 }
 

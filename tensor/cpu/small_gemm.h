@@ -25,11 +25,18 @@ namespace ncl::cpu {
 // OpenBLAS, which runs them at 88–95 % of its 1024³ rate.
 bool small_sgemm_takes(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k);
 
-// C = alpha·op(A)·op(B) + beta·C, row-major with leading dimensions; C is not read when
-// beta == 0. Any shape with trans_b false or true (the rule above is not applied: tests use
+// Whether gemm.cpp gives the kernel a Linear layer's forward, y (rows×out) = x·Wᵀ + bias with
+// the bias added as each block of y is stored: 16 to 128 inputs and 16 to 256 outputs (Wᵀ,
+// at most 32k floats, is copied once per call). There it saves the pass that writes the bias
+// rows for OpenBLAS to add to (beta = 1) and runs at 1.0–1.3× OpenBLAS's rate; with more than
+// 128 inputs C would be read again for every further 128 (0.85–0.95× at 20,000 rows).
+bool small_sgemm_takes_linear(int64_t rows, int64_t out, int64_t in);
+
+// C = alpha·op(A)·op(B) + beta·C (+ bias[j] in every row's column j, when bias is not null),
+// row-major with leading dimensions; C is not read when beta == 0. Any shape with trans_b false or true (the rule above is not applied: tests use
 // this); false, with nothing written, when the CPU lacks AVX2+FMA.
 bool small_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                  const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
-                 int64_t ldc);
+                 int64_t ldc, const float* bias = nullptr);
 
 }  // namespace ncl::cpu

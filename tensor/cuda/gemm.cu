@@ -55,6 +55,12 @@ __global__ void scale_matrix_kernel(T* c, int64_t m, int64_t n, int64_t ldc, T b
   }
 }
 
+// y (rows, n) = bias (n) in every row.
+template <class T>
+__global__ void bias_rows_kernel(T* y, const T* bias, int64_t rows, int64_t n) {
+  for (int64_t i = flat_index(); i < rows * n; i += flat_stride()) y[i] = bias[i % n];
+}
+
 int as_int(int64_t v, const char* what) {
   NCL_CHECK(v <= std::numeric_limits<int>::max(), "cuda::gemm: ", what, " = ", v,
             " exceeds cuBLAS's int range");
@@ -97,6 +103,22 @@ void gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& g) {
                                 pc + o * g.outer_stride_c, ldc, stride_c, count));
     }
   });
+}
+
+// The bias rows first, then cuBLAS adds the product to them (beta = 1).
+void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y,
+                    const GemmArgs& args) {
+  GemmArgs g = args;
+  if (bias.defined() && g.m > 0 && g.n > 0) {
+    dispatch_float(x.dtype(), "linear_forward", [&](auto zero) {
+      using T = decltype(zero);
+      bias_rows_kernel<T><<<flat_grid(g.m * g.n), kBlock, 0, stream()>>>(
+          static_cast<T*>(y.raw_data()), static_cast<const T*>(bias.raw_data()), g.m, g.n);
+      CUDA_CHECK_LAUNCH("bias_rows_kernel");
+    });
+    g.beta = 1.0;
+  }
+  gemm(x, weight, y, g);
 }
 
 }  // namespace ncl::cuda

@@ -35,6 +35,9 @@ void reduce(ReduceOp, const Tensor&, Tensor&, Tensor&, int64_t, int64_t, int64_t
   no_cuda("reduce");
 }
 void gemm(const Tensor&, const Tensor&, Tensor&, const GemmArgs&) { no_cuda("gemm"); }
+void linear_forward(const Tensor&, const Tensor&, const Tensor&, Tensor&, const GemmArgs&) {
+  no_cuda("linear_forward");
+}
 void softmax_forward(const Tensor&, const Tensor&, Tensor&, const SoftmaxArgs&) {
   no_cuda("softmax_forward");
 }
