@@ -249,8 +249,8 @@ void matmul_into(const Tensor& a, const Tensor& b, Tensor& c, bool trans_a, bool
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  NCL_CHECK(x.rank() == 2 && weight.rank() == 2, "linear: x ", x.shape(), " must be (R, in) and weight ",
-            weight.shape(), " (out, in)");
+  NCL_CHECK(x.rank() == 2 && weight.rank() == 2, "linear: x ", x.shape(),
+            " must be (R, in) and weight ", weight.shape(), " (out, in)");
   Shape result;
   GemmArgs g = gemm_view(x, weight, false, true, &result);
   if (bias.defined()) {

@@ -2,8 +2,8 @@
 // ncl's own kernel (small_gemm.h), parallelised by ncl (parallel.h):
 // over batch entries when there are several (the attention products: many small GEMMs, where
 // BLAS's own threads would mostly wake and wait), else over blocks of C's rows (the Linear
-// layers' one large GEMM). The thread controls (set_threads, threads, run_groups) and the naive
-// oracle.
+// layers' one large GEMM). A Linear layer's forward with its bias (linear_forward), the thread
+// controls (set_threads, threads, run_groups) and the naive oracle.
 #include <cblas.h>
 #if defined(__SSE__)
 #include <xmmintrin.h>

@@ -21,8 +21,8 @@ namespace ncl::cpu {
 // and NCL_THIN_GEMM is not 0; the product is thin (C has at most 64 rows or at most 64
 // columns); C has at least 16 columns (the kernel's width) and the inner dimension at least 8
 // steps; and op(B) = Bᵀ is at most 2²⁰ floats (it is copied into a per-thread buffer that is
-// kept between calls). The Linear layers' products (128 or more on every side) stay with
-// OpenBLAS, which runs them at 88–95 % of its 1024³ rate.
+// kept between calls). The Linear layers' gradient products (128 or more on every side) stay
+// with OpenBLAS, which runs them at 88–95 % of its 1024³ rate; their forward: see below.
 bool small_sgemm_takes(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k);
 
 // Whether gemm.cpp gives the kernel a Linear layer's forward, y (rows×out) = x·Wᵀ + bias with
@@ -33,8 +33,9 @@ bool small_sgemm_takes(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
 bool small_sgemm_takes_linear(int64_t rows, int64_t out, int64_t in);
 
 // C = alpha·op(A)·op(B) + beta·C (+ bias[j] in every row's column j, when bias is not null),
-// row-major with leading dimensions; C is not read when beta == 0. Any shape with trans_b false or true (the rule above is not applied: tests use
-// this); false, with nothing written, when the CPU lacks AVX2+FMA.
+// row-major with leading dimensions; C is not read when beta == 0. Any shape with trans_b false
+// or true (the rules above are not applied: tests use this); false, with nothing written, when
+// the CPU lacks AVX2+FMA.
 bool small_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                  const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
                  int64_t ldc, const float* bias = nullptr);
