@@ -102,10 +102,14 @@ TEST_CASE("small_sgemm: the shapes it takes from OpenBLAS", "[tensor]") {
   CHECK(cpu::small_sgemm_takes(false, true, 500, 32, 32));    // Q·Kᵀ with 32 keys (Bᵀ copied)
   CHECK(cpu::small_sgemm_takes(false, true, 32, 500, 32));    // 32 queries·Kᵀ over 500 keys
   CHECK(cpu::small_sgemm_takes(false, false, 32, 128, 128));  // the inducing points' Linear
-  // The Linear layers' products (x·Wᵀ, dY·W, a weight's gradient over 5,000 points), C narrower
+  // Of the Linear layers' products it takes dY·W (the input's gradient); x·Wᵀ goes through
+  // small_sgemm_takes_linear; a weight's gradient over 5,000 points, wider layers, C narrower
   // than a block and a very short inner dimension stay with OpenBLAS.
+  CHECK(cpu::small_sgemm_takes(false, false, 5000, 128, 128));
+  CHECK(cpu::small_sgemm_takes(false, false, 5000, 256, 128));
+  CHECK_FALSE(cpu::small_sgemm_takes(false, false, 5000, 128, 256));
+  CHECK_FALSE(cpu::small_sgemm_takes(false, false, 5000, 512, 128));
   CHECK_FALSE(cpu::small_sgemm_takes(false, true, 5000, 128, 128));
-  CHECK_FALSE(cpu::small_sgemm_takes(false, false, 5000, 128, 128));
   CHECK_FALSE(cpu::small_sgemm_takes(true, false, 128, 128, 5000));
   CHECK_FALSE(cpu::small_sgemm_takes(false, false, 1000, 2, 128));
   CHECK_FALSE(cpu::small_sgemm_takes(true, false, 500, 32, 4));
