@@ -91,7 +91,8 @@ TEST_CASE("small_sgemm: a bias added once per entry of C, also over several inne
 
 TEST_CASE("small_sgemm: the shapes it takes from OpenBLAS", "[tensor]") {
   if (!cpu::small_sgemm_takes(false, false, 500, 32, 32)) {
-    WARN("the kernel is off (no AVX2+FMA, or NCL_THIN_GEMM=0): skipped");
+    WARN("the kernel is off (no AVX2+FMA, OpenBLAS runs AVX-512 kernels, or NCL_THIN_GEMM=0): "
+         "skipped");
     return;
   }
   // Attention's thin products, N = 500 points, heads 32 wide, 32 inducing points or keys.

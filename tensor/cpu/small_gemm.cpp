@@ -7,6 +7,8 @@
 // directly.
 #include "tensor/cpu/small_gemm.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -34,11 +36,23 @@ bool has_avx2_fma() {
   return ok;
 }
 
-// NCL_THIN_GEMM=0 in the environment sends every product to OpenBLAS (for comparisons).
+// Whether OpenBLAS itself runs AVX2 kernels (its core as OPENBLAS_CORETYPE or its own CPU
+// detection chose it): Haswell's, which AMD's Zen also uses. This kernel beats those on thin
+// products; OpenBLAS's AVX-512 sets (SkylakeX, Cooperlake, SapphireRapids) run them about twice
+// as fast and beat it (small_gemm.h).
+bool openblas_runs_avx2() {
+  const char* core = openblas_get_corename();
+  return core != nullptr && (std::strcmp(core, "Haswell") == 0 || std::strcmp(core, "Zen") == 0);
+}
+
+// NCL_THIN_GEMM=0 in the environment sends every product to OpenBLAS, =1 uses the kernel
+// whatever OpenBLAS runs (both for comparisons); unset, the kernel is used where OpenBLAS runs
+// AVX2 kernels.
 bool enabled() {
   static const bool on = [] {
     const char* v = std::getenv("NCL_THIN_GEMM");
-    return has_avx2_fma() && !(v && std::strcmp(v, "0") == 0);
+    if (!has_avx2_fma() || (v && std::strcmp(v, "0") == 0)) return false;
+    return (v && std::strcmp(v, "1") == 0) || openblas_runs_avx2();
   }();
   return on;
 }

@@ -9,16 +9,22 @@
 // (k·n floats, transposed 8×8 at a time in registers).
 //
 // AVX2 and FMA are checked at run time (the build stays baseline x86-64); without them, for
-// shapes outside the rule below, and with NCL_THIN_GEMM=0 in the environment (to compare the
+// shapes outside the rules below, and with NCL_THIN_GEMM=0 in the environment (to compare the
 // two: `NCL_THIN_GEMM=0 build/bench/ncl_bench --only gemm`), gemm.cpp calls OpenBLAS.
+// The kernel is AVX2 (8 floats a register), so it is used only where OpenBLAS runs its AVX2
+// kernels too (openblas_get_corename() Haswell or Zen). On a CPU with AVX-512, OpenBLAS's own
+// AVX-512 kernels are about twice as fast (1024³: 249 against 133 GFLOP/s on one core of the
+// AMD Zen 5 these notes were measured on, whose environment sets OPENBLAS_CORETYPE=Haswell) and
+// beat the kernel even on thin products: there OpenBLAS does every product. NCL_THIN_GEMM=1
+// uses the kernel whatever OpenBLAS runs.
 #pragma once
 
 #include <cstdint>
 
 namespace ncl::cpu {
 
-// Whether gemm.cpp gives the kernel C (m×n) = op(A) (m×k) · op(B) (k×n): the CPU has AVX2+FMA
-// and NCL_THIN_GEMM is not 0; the product is thin (C has at most 64 rows or at most 64
+// Whether gemm.cpp gives the kernel C (m×n) = op(A) (m×k) · op(B) (k×n): the kernel is on
+// (above); the product is thin (C has at most 64 rows or at most 64
 // columns); C has at least 16 columns (the kernel's width) and the inner dimension at least 8
 // steps; and op(B) = Bᵀ is at most 2²⁰ floats (it is copied into a per-thread buffer that is
 // kept between calls). Of the Linear layers' products (128 or more on every side) the kernel
