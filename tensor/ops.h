@@ -64,8 +64,9 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans
 void matmul_into(const Tensor& a, const Tensor& b, Tensor& c, bool trans_a, bool trans_b,
                  double alpha, double beta);
 // A Linear layer's forward: x (R, in) · weightᵀ (weight (out, in)) + bias (out) in every row
-// -> (R, out); bias may be undefined. One pass over the output on the CPU (the bias is added as
-// the product is stored) instead of a bias copy and a GEMM adding to it.
+// -> (R, out); bias may be undefined. Where ncl's CPU kernel takes the shape (small_gemm.h) the
+// bias is added as the product is stored: one pass over y instead of a bias copy and a GEMM
+// adding to it.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 
 // ---- per-head attention products (no head copies) ------------------------------------------
