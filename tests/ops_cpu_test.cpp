@@ -518,3 +518,33 @@ TEST_CASE("F32 softmax and log-softmax are accurate to float rounding", "[tensor
     REQUIRE(log_got[i] == Approx(log_expected[i]).epsilon(1e-6).margin(1e-5));
   }
 }
+
+TEST_CASE("exp_shifted (softmax's exp of x − max ≤ 0) equals the full-range vector exp", "[tensor]") {
+  // Every 1/1024 from −100 to 0 (a multiple of 8 entries, so exp_vector's vector loop covers
+  // them all): the cheaper non-positive form must give the same bits, and the sum of them.
+  std::vector<float> x;
+  for (int i = -100 * 1024; i < 0; ++i) x.push_back(float(i) / 1024.0f);
+  const int64_t n = int64_t(x.size());
+  std::vector<float> shifted(x.size()), full(x.size());
+  if (!cpu::exp_vector(x.data(), full.data(), n)) {
+    WARN("this CPU has no AVX2+FMA (std::exp is used): skipped");
+    return;
+  }
+  const float sum = cpu::exp_shifted(x.data(), nullptr, 0.0f, shifted.data(), n);
+  double total = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    INFO("exp(" << x[i] << ")");
+    REQUIRE(shifted[i] == full[i]);
+    total += full[i];
+  }
+  REQUIRE(std::abs(double(sum) - total) <= 1e-6 * total);
+  // A shift of 3 with masked entries above it (as masked keys may be): they give 0.
+  std::vector<float> row{1.0f, 5.0f, 2.0f, 9.0f, 3.0f};
+  std::vector<int32_t> mask{0, 1, 0, 1, 0};
+  std::vector<float> out(row.size());
+  const float s = cpu::exp_shifted(row.data(), mask.data(), 3.0f, out.data(), 5);
+  REQUIRE(out[1] == 0.0f);
+  REQUIRE(out[3] == 0.0f);
+  REQUIRE(out[4] == Approx(1.0f));
+  REQUIRE(s == Approx(std::exp(-2.0f) + std::exp(-1.0f) + 1.0f));
+}

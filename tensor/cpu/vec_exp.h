@@ -14,7 +14,8 @@ namespace ncl::cpu {
 float row_max(const float* x, const int32_t* mask, int64_t n);
 
 // y[i] = exp(x[i] − shift) (0 where masked) for i < n; returns their sum. x may equal y; y may
-// be nullptr (only the sum is wanted).
+// be nullptr (only the sum is wanted). shift must be at least every unmasked x[i] (softmax's
+// row maximum): an entry above it counts as exp(0) = 1.
 float exp_shifted(const float* x, const int32_t* mask, float shift, float* y, int64_t n);
 
 // y[i] *= s for i < n.
