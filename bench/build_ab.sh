@@ -42,4 +42,5 @@ for ((r = 1; r <= rounds; r++)); do
   ratios+=("$ratio")
   printf 'round %d: A %ss  B %ss  B/A %s\n' "$r" "$sa" "$sb" "$ratio"
 done
-/usr/bin/python3 -c "import statistics, sys; print(f'$model, --threads $threads: median B/A over $rounds rounds: {statistics.median(map(float, sys.argv[1:])):.3f}')" "${ratios[@]}"
+/usr/bin/python3 -c "import statistics, sys; m = statistics.median(map(float, sys.argv[1:]));
+print(f'$model, --threads $threads: median B/A over $rounds rounds: {m:.3f}')" "${ratios[@]}"

@@ -519,7 +519,8 @@ TEST_CASE("F32 softmax and log-softmax are accurate to float rounding", "[tensor
   }
 }
 
-TEST_CASE("exp_shifted (softmax's exp of x − max ≤ 0) equals the full-range vector exp", "[tensor]") {
+TEST_CASE("exp_shifted (softmax's exp of x − max ≤ 0) equals the full-range vector exp",
+          "[tensor]") {
   // Every 1/1024 from −100 to 0 (a multiple of 8 entries, so exp_vector's vector loop covers
   // them all): the cheaper non-positive form must give the same bits, and the sum of them.
   std::vector<float> x;
