@@ -149,6 +149,14 @@ TEST_CASE("ops::linear: x·Wᵀ + b on the kernel and on OpenBLAS matches float6
       test::require_close(y.to(DType::F64), expected, 1e-5, 1e-5);
     }
   ops::set_cpu_threads(saved);
+  // No rows: an empty result. No inputs: every row is the bias.
+  Tensor b = test::random_tensor({32}, 3, DType::F32);
+  Tensor w = test::random_tensor({32, 64}, 2, DType::F32);
+  REQUIRE(ops::linear(Tensor::zeros({0, 64}, DType::F32), w, b).shape() == Shape({0, 32}));
+  Tensor rows = ops::linear(Tensor::zeros({3, 0}, DType::F32), Tensor::zeros({32, 0}, DType::F32),
+                            b);  // (3, 32)
+  for (int64_t r = 0; r < 3; ++r)
+    test::require_close(ops::slice(rows, 0, r, r + 1).reshape({32}), b, 0, 0);
   Tensor x = test::random_tensor({4, 8}, 1, DType::F32);
   REQUIRE_THROWS_WITH(ops::linear(x, test::random_tensor({3, 8}, 2, DType::F32),
                                   test::random_tensor({4}, 3, DType::F32)),
