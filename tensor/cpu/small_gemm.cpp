@@ -202,7 +202,6 @@ NCL_AVX2 void run_blocks(const Operands& o, int64_t m, int64_t n, int64_t k, flo
 }  // namespace
 
 bool small_sgemm_takes(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k) {
-  (void)trans_a;  // op(A) is read in place either way
   if (!enabled() || k < 8) return false;          // a handful of steps per block: OpenBLAS
   if (m > 64 && n > 64)  // not thin: only a Linear layer's dY·W (one inner chunk; C written once)
     return !trans_a && !trans_b && k >= 16 && k <= kInner && n <= 256;

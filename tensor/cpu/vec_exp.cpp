@@ -138,7 +138,13 @@ NCL_AVX2 void exp_avx2(const float* x, float* y, int64_t n) {
     const f8 e = exp8(load(x + i));
     std::memcpy(y + i, &e, sizeof e);
   }
-  for (; i < n; ++i) y[i] = std::exp(x[i]);
+  if (i < n) {  // the last partial group, padded with zeros
+    float xt[8] = {}, yt[8];
+    std::copy_n(x + i, n - i, xt);
+    const f8 e = exp8(load(xt));
+    std::memcpy(yt, &e, sizeof e);
+    std::copy_n(yt, n - i, y + i);
+  }
 }
 
 NCL_AVX2 void scale_row_avx2(float* y, float s, int64_t n) {
