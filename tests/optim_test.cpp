@@ -6,6 +6,7 @@
 #include "autograd/functions.h"
 #include "nn/layers.h"
 #include "nn/optim.h"
+#include "tensor/ops.h"
 #include "tests/helpers.h"
 
 using namespace ncl;
@@ -51,6 +52,50 @@ TEST_CASE("Adam: two steps match a hand computation (Adam with L2, and AdamW)", 
       for (size_t i = 0; i < 3; ++i) REQUIRE(got[i] == Approx(ref[i].p).epsilon(1e-14));
       // And the first step is the familiar "lr · sign(g)" move of Adam without decay.
       REQUIRE(adam.steps_taken() == 2);
+    }
+  }
+}
+
+TEST_CASE("Adam in float32: the vectorized update rounds as the scalar formula does", "[nn][optim]") {
+  // 1003 elements: vector blocks and a scalar tail; 70001 on 2 threads: split between them.
+  const int threads = ops::cpu_threads();
+  for (int64_t n : {int64_t(1003), int64_t(70001)}) {
+    for (bool decoupled : {false, true}) {
+      DYNAMIC_SECTION("n=" << n << " decoupled=" << decoupled) {
+        ops::set_cpu_threads(n > 50000 ? 2 : 1);
+        AdamOptions o;
+        o.lr = 0.01;
+        o.weight_decay = 0.1;
+        o.decoupled = decoupled;
+        const size_t count = static_cast<size_t>(n);
+        std::vector<float> p(count), m(count, 0.0f), v(count, 0.0f);
+        for (int64_t i = 0; i < n; ++i) p[size_t(i)] = std::sin(0.37f * float(i));
+        Variable param(Tensor::from_vector(std::vector<double>(p.begin(), p.end()), {n}), true);
+        Adam adam({{"p", param}}, o);
+        const float lr = float(o.lr), b1 = float(o.beta1), b2 = float(o.beta2);
+        const float wd = float(o.weight_decay), eps = float(o.eps);
+        for (int t = 1; t <= 3; ++t) {
+          std::vector<double> g(count);
+          for (int64_t i = 0; i < n; ++i) g[size_t(i)] = std::cos(0.11 * double(i * t)) * 1e-2;
+          param.set_grad(Tensor::from_vector(g, {n}));
+          adam.step();
+          const float inv_c1 = float(1.0 / (1.0 - std::pow(o.beta1, t)));
+          const float inv_sqrt_c2 = float(1.0 / std::sqrt(1.0 - std::pow(o.beta2, t)));
+          for (size_t i = 0; i < count; ++i) {
+            float gi = float(g[i]);
+            if (decoupled) p[i] -= (lr * wd) * p[i];
+            else gi = gi + wd * p[i];
+            m[i] = b1 * m[i] + (1.0f - b1) * gi;
+            v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+            p[i] -= lr * (m[i] * inv_c1) / (std::sqrt(v[i]) * inv_sqrt_c2 + eps);
+          }
+        }
+        ops::set_cpu_threads(threads);
+        std::vector<double> got = param.value().to_vector();
+        int64_t differ = 0;
+        for (size_t i = 0; i < count; ++i) differ += float(got[i]) != p[i];
+        REQUIRE(differ == 0);
+      }
     }
   }
 }
