@@ -1,6 +1,7 @@
 #include "tensor/storage.h"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cstdio>
 #include <utility>
@@ -14,6 +15,13 @@ CachingAllocator::CachingAllocator(RawAlloc raw_alloc, RawFree raw_free)
     : raw_alloc_(raw_alloc), raw_free_(raw_free) {}
 
 CachingAllocator::~CachingAllocator() { empty_cache(); }
+
+// Slots in the order threads first ask, wrapping around.
+int CachingAllocator::thread_slot() {
+  static std::atomic<int> next{0};
+  thread_local const int slot = next.fetch_add(1, std::memory_order_relaxed) % kSlots;
+  return slot;
+}
 
 size_t CachingAllocator::bucket_size(size_t bytes) {
   if (bytes <= 256) return 256;
@@ -31,10 +39,13 @@ void* CachingAllocator::allocate(size_t bytes, size_t* bucket_bytes) {
     std::lock_guard<std::mutex> lock(mutex_);
     // Best fit among cached blocks up to twice the bucket: when set sizes vary from step to
     // step (N in [300, 600)), small requests reuse the blocks of larger steps instead of
-    // growing the cache with every new size.
-    auto it = free_blocks_.lower_bound(size);
-    while (it != free_blocks_.end() && it->first <= 2 * size && it->second.empty()) ++it;
-    if (it != free_blocks_.end() && it->first <= 2 * size) {
+    // growing the cache with every new size. This thread's lists first, then the others'.
+    const int own = thread_slot();
+    for (int i = 0; i < kSlots; ++i) {
+      auto& lists = free_blocks_[size_t((own + i) % kSlots)];
+      auto it = lists.lower_bound(size);
+      while (it != lists.end() && it->first <= 2 * size && it->second.empty()) ++it;
+      if (it == lists.end() || it->first > 2 * size) continue;
       size = it->first;
       *bucket_bytes = size;
       void* ptr = it->second.back();
@@ -73,16 +84,18 @@ void* CachingAllocator::allocate(size_t bytes, size_t* bucket_bytes) {
 
 void CachingAllocator::release(void* ptr, size_t bucket_bytes) {
   std::lock_guard<std::mutex> lock(mutex_);
-  free_blocks_[bucket_bytes].push_back(ptr);
+  free_blocks_[size_t(thread_slot())][bucket_bytes].push_back(ptr);
   stats_.bytes_in_use -= int64_t(bucket_bytes);
   stats_.bytes_cached += int64_t(bucket_bytes);
 }
 
 void CachingAllocator::empty_cache() {
   std::lock_guard<std::mutex> lock(mutex_);
-  for (auto& [size, blocks] : free_blocks_)
-    for (void* ptr : blocks) raw_free_(ptr);
-  free_blocks_.clear();
+  for (auto& lists : free_blocks_) {
+    for (auto& [size, blocks] : lists)
+      for (void* ptr : blocks) raw_free_(ptr);
+    lists.clear();
+  }
   stats_.bytes_cached = 0;
 }
 

@@ -1,12 +1,16 @@
 // The tensor layer's foundations: Shape, Tensor handles (sharing versus copying), the caching
-// allocator and its buckets, PoisonGuard, the Rng's determinism and distributions (checked
-// against their standard errors), and the refusals of CUDA allocations when no GPU can be used.
+// allocator, its buckets and its per-thread free lists, PoisonGuard, the Rng's determinism and
+// distributions (checked against their standard errors), and the refusals of CUDA allocations
+// when no GPU can be used.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <functional>
 #include <numeric>
 #include <string>
+#include <thread>
 
 #include "tensor/backend.h"
 #include "tensor/random.h"
@@ -103,6 +107,61 @@ TEST_CASE("CachingAllocator: a repeated allocation pattern hits the OS only once
   CHECK(end.bytes_in_use == start.bytes_in_use);  // everything went back
   CHECK(end.bytes_cached > start.bytes_cached);
   CHECK(end.peak_bytes_in_use >= end.bytes_in_use);
+}
+
+namespace {
+int64_t raw_blocks = 0;  // blocks the test allocator below holds from the OS
+void* counted_alloc(size_t bytes) {
+  ++raw_blocks;
+  return std::malloc(bytes);
+}
+void counted_free(void* ptr) {
+  --raw_blocks;
+  std::free(ptr);
+}
+// Runs f on a new thread whose free lists are not the calling thread's (slots wrap around
+// after CachingAllocator's last one, so the first new thread may share this one's).
+void on_other_thread(const std::function<void()>& f) {
+  const int mine = CachingAllocator::thread_slot();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    bool ran = false;
+    std::thread([&] {
+      if (CachingAllocator::thread_slot() == mine) return;
+      f();
+      ran = true;
+    }).join();
+    if (ran) return;
+  }
+  FAIL("two new threads in a row got this thread's free lists");
+}
+}  // namespace
+
+TEST_CASE("CachingAllocator: a thread takes back its own freed blocks first, others' after",
+          "[tensor]") {
+  {
+    CachingAllocator allocator(counted_alloc, counted_free);
+    size_t bucket = 0;
+    void* mine = allocator.allocate(4096, &bucket);
+    void* theirs = nullptr;
+    on_other_thread([&] { theirs = allocator.allocate(4096, &bucket); });
+    REQUIRE(raw_blocks == 2);
+    allocator.release(mine, bucket);
+    // Released last: one shared free list would hand `theirs` out next, to either thread.
+    on_other_thread([&] { allocator.release(theirs, bucket); });
+    void* again = allocator.allocate(4096, &bucket);
+    CHECK(again == mine);
+    // With its own lists empty, a thread takes another thread's block, not a new one.
+    void* taken = allocator.allocate(4096, &bucket);
+    CHECK(taken == theirs);
+    CHECK(raw_blocks == 2);
+    CHECK(allocator.stats().os_allocations == 2);
+    allocator.release(again, bucket);
+    on_other_thread([&] { allocator.release(taken, bucket); });
+    allocator.empty_cache();  // every thread's lists
+    CHECK(raw_blocks == 0);
+    CHECK(allocator.stats().bytes_cached == 0);
+  }
+  CHECK(raw_blocks == 0);
 }
 
 TEST_CASE("CachingAllocator: bucket sizes cover the request with at most 25% slack", "[tensor]") {
