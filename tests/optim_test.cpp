@@ -56,7 +56,8 @@ TEST_CASE("Adam: two steps match a hand computation (Adam with L2, and AdamW)", 
   }
 }
 
-TEST_CASE("Adam in float32: the vectorized update rounds as the scalar formula does", "[nn][optim]") {
+TEST_CASE("Adam in float32: the vectorized update rounds as the scalar formula does",
+          "[nn][optim]") {
   // 1003 elements: vector blocks and a scalar tail; 70001 on 2 threads: split between them.
   const int threads = ops::cpu_threads();
   for (int64_t n : {int64_t(1003), int64_t(70001)}) {

@@ -71,8 +71,10 @@ void check_kernel(bool ta, bool tb, Case s, float alpha, float beta, bool with_b
 
 TEST_CASE("small_sgemm: every storage order, edge blocks and beta against a float64 loop",
           "[tensor]") {
-  const Case cases[] = {{1, 1, 1},   {1, 16, 1},  {6, 16, 32},  {7, 17, 3},
-                        {5, 33, 40}, {37, 29, 13}, {13, 70, 300}, {64, 32, 32}};
+  // 8 and 32 rows end in two blocks of 4; 7, 13 and 37 in blocks of 4 and 3.
+  const Case cases[] = {{1, 1, 1},    {1, 16, 1},    {6, 16, 32},  {7, 17, 3},  {8, 18, 24},
+                        {5, 33, 40},  {37, 29, 13},  {13, 70, 300}, {64, 32, 32},
+                        {32, 32, 140}};
   for (bool ta : {false, true})
     for (bool tb : {false, true})
       for (Case s : cases)
