@@ -2,8 +2,8 @@
 //
 // Each is one free function: forward through tensor/ops.h, then make_result with the backward
 // closure right below it, the gradient formula in a comment above (see docs/ops.md for the
-// table of ops, kernels and tests). Composite functions (bce_with_logits,
-// gaussian_log_density, ...) are built from the primitives and need no backward of their own.
+// table of ops, kernels and tests). Composite functions (bce_with_logits, ...) are built from
+// the primitives and need no backward of their own.
 //
 // Broadcasting in binary ops follows numpy: shapes align on the right and size-1 axes repeat.
 // Masks (I32, 1 = removed) and indices (I32) are plain Tensors: they carry no gradient.
@@ -97,6 +97,7 @@ Variable layer_norm(const Variable& x, const Variable& gamma, const Variable& be
 // Elementwise binary cross-entropy of sigmoid(logits) against targets in [0, 1].
 Variable bce_with_logits(const Variable& logits, const Variable& targets);
 // log N(x; mean, diag(sigma²)) summed over the last axis; x, mean, sigma broadcast together.
+// x (…, N, 1, D) against (…, 1, K, D) and x (…, N, D) against (…, 1, D) run as one fused op.
 Variable gaussian_log_density(const Variable& x, const Variable& mean, const Variable& sigma);
 // Reparameterised sample mean + sigma·eps with eps ~ N(0, I) given (drawn by the caller's Rng).
 Variable reparameterize(const Variable& mean, const Variable& sigma, const Tensor& eps);

@@ -1,8 +1,11 @@
 // Softmax family, layer norm, losses and gradient-flow helpers. Softmax, log-softmax,
-// logsumexp and layer norm have fused backward kernels (numerics and memory); the losses are
+// logsumexp, layer norm and the Gaussian log-density have fused backward kernels (numerics,
+// memory, and for the density the dozen broadcasting passes it replaces); the other losses are
 // compositions of primitives.
 #include <cmath>
 #include <numbers>
+#include <optional>
+#include <vector>
 
 #include "autograd/functions.h"
 #include "tensor/ops.h"
@@ -60,11 +63,63 @@ Variable bce_with_logits(const Variable& logits, const Variable& targets) {
 }
 
 // log N(x; μ, σ²) = Σ_d [ -½ ((x_d - μ_d)/σ_d)² - log σ_d - ½ log 2π ]
+namespace {
+// A call in one of the fused op's two layouts: x as (G, N, D), mean and sigma as (G, K, D)
+// (ops::gaussian_log_density), and the result's shape.
+struct GaussianLayout {
+  Shape x, params, out;
+};
+
+// x (…, N, 1, D) against (…, 1, K, D) → (…, N, K): a mixture's components; or x (…, N, D)
+// against (…, 1, D) → (…, N): one Gaussian per group. The leading axes (…) must be equal.
+std::optional<GaussianLayout> gaussian_layout(const Shape& x, const Shape& mean,
+                                              const Shape& sigma) {
+  const int r = x.rank();
+  if (r < 2 || mean != sigma || mean.rank() != r || x[r - 1] != mean[r - 1] || x[r - 1] < 1)
+    return std::nullopt;
+  const bool mixture = r >= 3 && x[r - 2] == 1 && mean[r - 3] == 1;
+  if (!mixture && mean[r - 2] != 1) return std::nullopt;
+  const int lead = mixture ? r - 3 : r - 2;
+  std::vector<int64_t> out;
+  int64_t G = 1;
+  for (int i = 0; i < lead; ++i) {
+    if (x[i] != mean[i]) return std::nullopt;
+    out.push_back(x[i]);
+    G *= x[i];
+  }
+  const int64_t N = x[lead], K = mixture ? mean[r - 2] : 1, D = x[r - 1];
+  out.push_back(N);
+  if (mixture) out.push_back(K);
+  return GaussianLayout{{G, N, D}, {G, K, D}, Shape(out)};
+}
+}  // namespace
+
+// y = Σ_d -½ z² - log σ - ½ log 2π over the last axis, z = (x - μ)/σ broadcast;
+// dx = -Σ dy·z/σ,  dμ = Σ dy·z/σ,  dσ = Σ dy·(z² - 1)/σ (each summed over what it was broadcast
+// along). Fused (one kernel each way) in the two layouts of gaussian_layout; composed from
+// primitives for any other broadcast.
 Variable gaussian_log_density(const Variable& x, const Variable& mean, const Variable& sigma) {
-  Variable z = (x - mean) / sigma;
-  Variable per_dim = scale(square(z), -0.5) - log(sigma);  // z has the broadcast shape
-  double d = double(z.dim(-1));
-  return add_scalar(sum(per_dim, -1), -0.5 * d * std::log(2.0 * std::numbers::pi));
+  const std::optional<GaussianLayout> layout =
+      gaussian_layout(x.shape(), mean.shape(), sigma.shape());
+  if (!layout) {
+    Variable z = (x - mean) / sigma;
+    Variable per_dim = scale(square(z), -0.5) - log(sigma);  // z has the broadcast shape
+    double d = double(z.dim(-1));
+    return add_scalar(sum(per_dim, -1), -0.5 * d * std::log(2.0 * std::numbers::pi));
+  }
+  Tensor xv = x.value().reshape(layout->x), mv = mean.value().reshape(layout->params);
+  Tensor sv = sigma.value().reshape(layout->params);
+  Tensor y = ops::gaussian_log_density(xv, mv, sv);
+  const Shape grouped = y.shape(), x_shape = x.shape(), params = mean.shape();
+  return make_result("gaussian_log_density", y.reshape(layout->out), {x, mean, sigma},
+                     [xv, mv, sv, grouped, x_shape, params](const Tensor& dy,
+                                                            const std::vector<bool>& need) {
+                       ops::GaussianGrads g =
+                           ops::gaussian_log_density_backward(xv, mv, sv, dy.reshape(grouped));
+                       return std::vector<Tensor>{need[0] ? g.dx.reshape(x_shape) : Tensor(),
+                                                  need[1] ? g.dmean.reshape(params) : Tensor(),
+                                                  need[2] ? g.dsigma.reshape(params) : Tensor()};
+                     });
 }
 
 // z = μ + σ ⊙ ε: gradients flow to μ and σ, ε is a constant draw.

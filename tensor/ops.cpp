@@ -3,6 +3,7 @@
 #include "tensor/ops.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 
@@ -357,6 +358,47 @@ LayerNormGrads layer_norm_backward(const Tensor& x, const Tensor& gamma, const T
   if (on_cuda(x))
     cuda::layer_norm_backward(x, gamma, mean, rstd, dy, g.dx, g.dgamma, g.dbeta, rows, cols);
   else cpu::layer_norm_backward(x, gamma, mean, rstd, dy, g.dx, g.dgamma, g.dbeta, rows, cols);
+  return g;
+}
+
+// ---- diagonal Gaussian log-density ---------------------------------------------------------
+
+namespace {
+// (G, N, K, D) of x (G, N, D) against mean and sigma (G, K, D), after checking them.
+std::array<int64_t, 4> gaussian_dims(const char* name, const Tensor& x, const Tensor& mean,
+                                     const Tensor& sigma) {
+  check_float(name, x);
+  check_same(name, x, mean);
+  check_same(name, x, sigma);
+  NCL_CHECK(x.rank() == 3 && mean.rank() == 3 && mean.shape() == sigma.shape() &&
+                mean.dim(0) == x.dim(0) && mean.dim(2) == x.dim(2),
+            name, ": x ", x.shape(), " must be (G, N, D) and mean ", mean.shape(), ", sigma ",
+            sigma.shape(), " (G, K, D)");
+  return {x.dim(0), x.dim(1), mean.dim(1), x.dim(2)};
+}
+}  // namespace
+
+Tensor gaussian_log_density(const Tensor& x, const Tensor& mean, const Tensor& sigma) {
+  const auto [G, N, K, D] = gaussian_dims("gaussian_log_density", x, mean, sigma);
+  Tensor out = Tensor::empty({G, N, K}, x.dtype(), x.device());
+  if (on_cuda(x)) cuda::gaussian_log_density_forward(x, mean, sigma, out, G, N, K, D);
+  else cpu::gaussian_log_density_forward(x, mean, sigma, out, G, N, K, D);
+  return out;
+}
+
+GaussianGrads gaussian_log_density_backward(const Tensor& x, const Tensor& mean,
+                                            const Tensor& sigma, const Tensor& dout) {
+  const auto [G, N, K, D] = gaussian_dims("gaussian_log_density_backward", x, mean, sigma);
+  check_same("gaussian_log_density_backward", x, dout);
+  NCL_CHECK(dout.shape() == Shape({G, N, K}), "gaussian_log_density_backward: dout ",
+            dout.shape(), " for an output (", G, ", ", N, ", ", K, ")");
+  GaussianGrads g{Tensor::empty(x.shape(), x.dtype(), x.device()),
+                  Tensor::empty(mean.shape(), x.dtype(), x.device()),
+                  Tensor::empty(mean.shape(), x.dtype(), x.device())};
+  if (on_cuda(x))
+    cuda::gaussian_log_density_backward(x, mean, sigma, dout, g.dx, g.dmean, g.dsigma, G, N, K, D);
+  else
+    cpu::gaussian_log_density_backward(x, mean, sigma, dout, g.dx, g.dmean, g.dsigma, G, N, K, D);
   return g;
 }
 

@@ -97,6 +97,14 @@ LayerNormOutput layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& b
 LayerNormGrads layer_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& mean,
                                    const Tensor& rstd, const Tensor& dy);
 
+// ---- diagonal Gaussian log-density ---------------------------------------------------------
+// (G, N, K): log N(x[g,n] ; mean[g,k], diag(sigma[g,k])²) for x (G, N, D), mean and sigma
+// (G, K, D); the backward gives the gradients of Σ dout ⊙ out.
+Tensor gaussian_log_density(const Tensor& x, const Tensor& mean, const Tensor& sigma);
+struct GaussianGrads { Tensor dx, dmean, dsigma; };
+GaussianGrads gaussian_log_density_backward(const Tensor& x, const Tensor& mean,
+                                            const Tensor& sigma, const Tensor& dout);
+
 // ---- layout (all copy into a new contiguous tensor) ----------------------------------------
 Tensor permute(const Tensor& x, const std::vector<int>& perm);
 Tensor transpose(const Tensor& x, int axis0, int axis1);

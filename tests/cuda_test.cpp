@@ -13,6 +13,8 @@
 //
 // Without a usable device (or in a build without CUDA) each case prints one notice and passes.
 #include <catch2/catch.hpp>
+
+#include <array>
 #include <cmath>
 #include <fstream>
 #include <functional>
@@ -309,6 +311,31 @@ TEST_CASE("cuda: layer norm forward and backward", "[cuda]") {
       require_parity(grads.dx, expected_grads.dx, tol(dtype));
       require_parity(grads.dgamma, expected_grads.dgamma, tol(dtype));
       require_parity(grads.dbeta, expected_grads.dbeta, tol(dtype));
+    }
+}
+
+TEST_CASE("cuda: Gaussian log-density forward and backward", "[cuda]") {
+  if (no_device()) return;
+  // (G, N, K, D): a mixture's components, one Gaussian per group (DAC), many points (the
+  // dmean / dsigma threads loop over all N), and one of everything.
+  const std::vector<std::array<int64_t, 4>> shapes{{3, 37, 4, 2}, {5, 300, 1, 2},
+                                                   {2, 700, 3, 5}, {1, 1, 1, 1}};
+  for (DType dtype : kFloatTypes)
+    for (auto [G, N, K, D] : shapes) {
+      INFO(dtype << " G " << G << " N " << N << " K " << K << " D " << D);
+      Tensor x = uniform({G, N, D}, 31, dtype, -2, 2), mean = uniform({G, K, D}, 32, dtype);
+      Tensor sigma = uniform({G, K, D}, 33, dtype, 0.5, 1.5), dout = uniform({G, N, K}, 34, dtype);
+      Tensor expected = ops::gaussian_log_density(widened(x), widened(mean), widened(sigma));
+      ops::GaussianGrads expected_grads = ops::gaussian_log_density_backward(
+          widened(x), widened(mean), widened(sigma), widened(dout));
+      PoisonGuard poison;
+      Tensor out = ops::gaussian_log_density(gpu(x), gpu(mean), gpu(sigma));
+      ops::GaussianGrads grads =
+          ops::gaussian_log_density_backward(gpu(x), gpu(mean), gpu(sigma), gpu(dout));
+      require_parity(out, expected, tol(dtype));
+      require_parity(grads.dx, expected_grads.dx, tol(dtype));
+      require_parity(grads.dmean, expected_grads.dmean, tol(dtype));
+      require_parity(grads.dsigma, expected_grads.dsigma, tol(dtype));
     }
 }
 

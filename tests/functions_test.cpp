@@ -4,6 +4,7 @@
 // reparameterize) against their textbook formulas, and max's gradient on ties.
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <cmath>
 #include <functional>
 #include <numbers>
@@ -79,6 +80,34 @@ TEST_CASE("composite functions match their formulas", "[autograd]") {
         }
     Tensor y = gaussian_log_density(Variable(x), Variable(mu), Variable(sigma)).value();
     require_close(y, f64(expected, {B, N, K}), 1e-13, 1e-14);
+  }
+  SECTION("gaussian_log_density: the fused layouts equal the composition, values and grads") {
+    // (x, mean, sigma shapes): a mixture's components, one Gaussian per group, and leading
+    // axes of their own; float64 and float32.
+    const std::vector<std::array<Shape, 2>> layouts{
+        {Shape{2, 7, 1, 3}, Shape{2, 1, 4, 3}}, {Shape{3, 9, 2}, Shape{3, 1, 2}},
+        {Shape{2, 3, 6, 2}, Shape{2, 3, 1, 2}}};
+    for (DType dtype : {DType::F64, DType::F32})
+      for (const auto& [xs, ps] : layouts) {
+        INFO("x " << xs << " mean " << ps << " " << dtype);
+        Tensor x = random_tensor(xs, 4, dtype), mu = random_tensor(ps, 5, dtype);
+        Tensor sigma = random_tensor(ps, 6, dtype, 0.5, 1.5);
+        Variable a(x, true), m(mu, true), s(sigma, true);
+        Variable fused = gaussian_log_density(a, m, s);
+        Variable b(x, true), m2(mu, true), s2(sigma, true);
+        Variable z = (b - m2) / s2;
+        Variable composed = add_scalar(sum(scale(square(z), -0.5) - log(s2), -1),
+                                       -0.5 * double(xs[-1]) * std::log(2.0 * std::numbers::pi));
+        REQUIRE(fused.shape() == composed.shape());
+        const double tol = dtype == DType::F64 ? 1e-13 : 2e-6;
+        require_close(fused.value(), composed.value(), tol, tol);
+        Tensor seed = random_tensor(fused.shape(), 7, dtype);
+        fused.backward(seed);
+        composed.backward(seed);
+        require_close(a.grad(), b.grad(), tol, tol);
+        require_close(m.grad(), m2.grad(), tol, tol);
+        require_close(s.grad(), s2.grad(), tol, tol);
+      }
   }
   SECTION("reparameterize = mean + sigma·eps") {
     Tensor y = reparameterize(Variable(f64({1, 2}, {2})), Variable(f64({0.5, 3}, {2})),

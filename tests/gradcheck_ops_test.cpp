@@ -277,6 +277,12 @@ TEST_CASE("gradcheck: layer norm, losses, reparameterisation", "[grad]") {
       {"gaussian_log_density, x (B,N,1,D) against (B,1,K,D)",
        [](const V& v) { return ncl::gaussian_log_density(v[0], v[1], v[2]); },
        {rnd({2, 3, 1, 4}, 6), rnd({2, 1, 3, 4}, 7), uni({2, 1, 3, 4}, 8, 0.5, 1.5)}},
+      {"gaussian_log_density, x (B,N,D) against (B,1,D)",
+       [](const V& v) { return ncl::gaussian_log_density(v[0], v[1], v[2]); },
+       {rnd({2, 5, 3}, 11), rnd({2, 1, 3}, 12), uni({2, 1, 3}, 13, 0.5, 1.5)}},
+      {"gaussian_log_density, composed: x (N,D) against (D)",
+       [](const V& v) { return ncl::gaussian_log_density(v[0], v[1], v[2]); },
+       {rnd({4, 3}, 14), rnd({3}, 15), uni({3}, 16, 0.5, 1.5)}},
       {"reparameterize", [=](const V& v) { return ncl::reparameterize(v[0], v[1], eps); },
        {rnd({2, 3}, 9), pos({2, 3}, 10)}},
   });

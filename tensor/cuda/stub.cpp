@@ -55,6 +55,15 @@ void layer_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tens
                          Tensor&, Tensor&, Tensor&, int64_t, int64_t) {
   no_cuda("layer_norm_backward");
 }
+void gaussian_log_density_forward(const Tensor&, const Tensor&, const Tensor&, Tensor&, int64_t,
+                                  int64_t, int64_t, int64_t) {
+  no_cuda("gaussian_log_density_forward");
+}
+void gaussian_log_density_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                   Tensor&, Tensor&, Tensor&, int64_t, int64_t, int64_t,
+                                   int64_t) {
+  no_cuda("gaussian_log_density_backward");
+}
 void index_select(const Tensor&, const Tensor&, Tensor&, int64_t) { no_cuda("index_select"); }
 void index_add(const Tensor&, const Tensor&, Tensor&, int64_t) { no_cuda("index_add"); }
 void prelu_forward(const Tensor&, const Tensor&, Tensor&, int64_t) { no_cuda("prelu"); }
