@@ -62,7 +62,6 @@ Variable bce_with_logits(const Variable& logits, const Variable& targets) {
   return softplus(logits) - logits * targets;
 }
 
-// log N(x; μ, σ²) = Σ_d [ -½ ((x_d - μ_d)/σ_d)² - log σ_d - ½ log 2π ]
 namespace {
 // A call in one of the fused op's two layouts: x as (G, N, D), mean and sigma as (G, K, D)
 // (ops::gaussian_log_density), and the result's shape.
@@ -94,7 +93,7 @@ std::optional<GaussianLayout> gaussian_layout(const Shape& x, const Shape& mean,
 }
 }  // namespace
 
-// y = Σ_d -½ z² - log σ - ½ log 2π over the last axis, z = (x - μ)/σ broadcast;
+// log N(x; μ, σ²): y = Σ_d -½ z² - log σ - ½ log 2π over the last axis, z = (x - μ)/σ broadcast;
 // dx = -Σ dy·z/σ,  dμ = Σ dy·z/σ,  dσ = Σ dy·(z² - 1)/σ (each summed over what it was broadcast
 // along). Fused (one kernel each way) in the two layouts of gaussian_layout; composed from
 // primitives for any other broadcast.
