@@ -519,6 +519,39 @@ TEST_CASE("F32 softmax and log-softmax are accurate to float rounding", "[tensor
   }
 }
 
+TEST_CASE("F32 softmax on rows of 1 to 72 keys, and its backward, match float64", "[tensor]") {
+  // Rows of 8·V keys without a mask are held in registers (vec_exp.cpp's short-row path); other
+  // widths take the general one. Each width's rows span a range of 30 below their maximum, and
+  // one row is all −inf (a softmax of nothing: zeros). The backward is checked on the same rows.
+  for (int64_t n = 1; n <= 72; ++n) {
+    INFO("row of " << n << " keys");
+    Tensor x32 = random_tensor({6, n}, 100 + uint64_t(n), DType::F32, -30.0, 0.0);
+    Tensor dy32 = random_tensor({6, n}, 200 + uint64_t(n), DType::F32, -1.0, 1.0);
+    Tensor x64 = x32.to(DType::F64), dy64 = dy32.to(DType::F64);
+    const std::vector<double> expected = ops::softmax(x64).to_vector();
+    const std::vector<double> got = ops::softmax(x32).to_vector();
+    for (size_t i = 0; i < got.size(); ++i)
+      REQUIRE(std::abs(got[i] - expected[i]) <= 3e-6 * expected[i] + 1e-37);
+    const Tensor y64 = ops::softmax(x64);
+    const std::vector<double> dx_expected = ops::softmax_backward(y64, dy64, {}, false).to_vector();
+    const std::vector<double> dx =
+        ops::softmax_backward(y64.to(DType::F32), dy32, {}, false).to_vector();
+    // Float rounding of y, dy and each product: a few ulp of the terms y_i·(|dy_i| + Σ|dy_j|·y_j)
+    // (dy_i − Σ dy_j·y_j cancels where the sum is close to dy_i).
+    const std::vector<double> y = y64.to_vector(), g = dy64.to_vector();
+    for (size_t i = 0; i < dx.size(); ++i) {
+      const size_t row = i / size_t(n);
+      double terms = 0;
+      for (size_t j = row * size_t(n); j < (row + 1) * size_t(n); ++j) terms += std::abs(g[j]) * y[j];
+      const double tolerance = 4 * 6e-8 * y[i] * (std::abs(g[i]) + terms) + 1e-37;
+      REQUIRE(std::abs(dx[i] - dx_expected[i]) <= tolerance);
+    }
+    std::vector<double> none(size_t(n), -std::numeric_limits<double>::infinity());
+    REQUIRE(ops::softmax(Tensor::from_vector(none, {1, n}, DType::F32)).to_vector() ==
+            std::vector<double>(size_t(n), 0.0));
+  }
+}
+
 TEST_CASE("exp_shifted (softmax's exp of x − max ≤ 0) equals the full-range vector exp",
           "[tensor]") {
   // Every 1/1024 from −100 to 0 (a multiple of 8 entries, so exp_vector's vector loop covers

@@ -58,14 +58,9 @@ void row_stats(const T* x, const int32_t* m, int64_t cols, T* max_out, T* log_su
 // One softmax row, y = exp(x − max) / Σ exp(x − max) over the unmasked entries, one exp per
 // entry; masked entries and fully masked rows give 0.
 template <class T>
-void softmax_row(const T* x, const int32_t* m, int64_t cols, T* y) {
+void softmax_of_row(const T* x, const int32_t* m, int64_t cols, T* y) {
   if constexpr (std::is_same_v<T, float>) {
-    const float mx = row_max(x, m, cols);
-    if (mx == -std::numeric_limits<float>::infinity()) {
-      std::fill_n(y, cols, 0.0f);
-      return;
-    }
-    scale_row(y, 1.0f / exp_shifted(x, m, mx, y, cols), cols);
+    softmax_row(x, m, y, cols);
   } else {
     T mx = -std::numeric_limits<T>::infinity();
     if (m) {
@@ -111,7 +106,7 @@ void softmax_forward(const Tensor& x, const Tensor& mask, Tensor& y, const Softm
             yr[c] = (count == 0 || (m && m[c])) ? T(0) : xr[c] - mx - log_sum;
           continue;
         }
-        softmax_row(xr, m, a.cols, yr);
+        softmax_of_row(xr, m, a.cols, yr);
       }
     });
   });
@@ -133,6 +128,8 @@ void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& mask, Ten
         if (a.log) {
           const T total = dot<T>(gr, nullptr, a.cols);
           for (int64_t c = 0; c < a.cols; ++c) dr[c] = gr[c] - std::exp(yr[c]) * total;
+        } else if constexpr (std::is_same_v<T, float>) {
+          softmax_backward_row(yr, gr, dr, a.cols);
         } else {
           const T total = dot(gr, yr, a.cols);
           for (int64_t c = 0; c < a.cols; ++c) dr[c] = yr[c] * (gr[c] - total);

@@ -21,6 +21,14 @@ float exp_shifted(const float* x, const int32_t* mask, float shift, float* y, in
 // y[i] *= s for i < n.
 void scale_row(float* y, float s, int64_t n);
 
+// y = the softmax of x's unmasked entries (0 where masked, and everywhere when every entry is
+// masked): row_max, exp_shifted and scale_row in one call. x may equal y.
+void softmax_row(const float* x, const int32_t* mask, float* y, int64_t n);
+
+// dx[i] = y[i]·(dy[i] − Σ_j dy[j]·y[j]): softmax's backward on one row without a mask, y its
+// output. dx may equal dy.
+void softmax_backward_row(const float* y, const float* dy, float* dx, int64_t n);
+
 // y[i] = exp(x[i]) with the vector polynomial when the CPU has it (for tests); returns whether
 // it did (false: std::exp was used).
 bool exp_vector(const float* x, float* y, int64_t n);
