@@ -9,6 +9,14 @@
 namespace ncl {
 namespace {
 thread_local GradientSink* current_sink = nullptr;  // this thread's, if any
+
+// a + b, written into whichever of the two no other tensor shares (a new tensor when both
+// are shared): accumulating in place saves a pass that writes fresh memory.
+Tensor sum_of(Tensor a, Tensor b) {
+  if (a.unshared()) return ops::add_(a, b), a;
+  if (b.unshared()) return ops::add_(b, a), b;
+  return ops::add(a, b);
+}
 }  // namespace
 
 CollectGradients::CollectGradients(GradientSink& sink) : previous_(current_sink) {
@@ -19,12 +27,12 @@ CollectGradients::~CollectGradients() { current_sink = previous_; }
 void GradientSink::add(Impl* leaf, const Tensor& g) {
   auto [it, is_new] = index_.try_emplace(leaf, grads_.size());
   if (is_new) grads_.emplace_back(leaf, g.clone());
-  else grads_[it->second].second = ops::add(grads_[it->second].second, g);
+  else grads_[it->second].second = sum_of(std::move(grads_[it->second].second), g);
 }
 
 void GradientSink::merge() {
   for (auto& [leaf, g] : grads_)
-    leaf->grad = leaf->grad.defined() ? ops::add(leaf->grad, g) : std::move(g);
+    leaf->grad = leaf->grad.defined() ? sum_of(std::move(leaf->grad), std::move(g)) : std::move(g);
   grads_.clear();
   index_.clear();
 }
@@ -52,7 +60,7 @@ void run_backward(const Variable& root, const Tensor& seed) {
     bool leaf = impl->node == nullptr;
     if (leaf && current_sink) return current_sink->add(impl, g);
     if (!impl->grad.defined()) impl->grad = leaf ? g.clone() : std::move(g);
-    else impl->grad = ops::add(impl->grad, g);
+    else impl->grad = sum_of(std::move(impl->grad), std::move(g));
   };
 
   if (root.is_leaf()) {

@@ -145,8 +145,12 @@ Variable square(const Variable& x) {
 
 // dx = dy ⊙ [x > 0]
 Variable relu(const Variable& x) {
-  return unary_fn("relu", UnaryOp::Relu, x,
-                  [](const Tensor& tx, const Tensor&) { return ops::unary(UnaryOp::Step, tx); });
+  // One pass (ReluGrad) instead of a 0/1 tensor and a product; y rather than x is kept, so
+  // the input (in a network, a Linear layer's output) may be freed after the forward.
+  Tensor y = ops::unary(UnaryOp::Relu, x.value());
+  return make_result("relu", y, {x}, [y](const Tensor& dy, const std::vector<bool>&) {
+    return std::vector<Tensor>{ops::binary(BinaryOp::ReluGrad, dy, y)};
+  });
 }
 
 // dx = dy ⊙ y (1 - y)

@@ -22,7 +22,8 @@ enum class UnaryOp {
 };
 
 // out = a (op) b, with b broadcast over a's (rows, cols) view as `Broadcast` says.
-enum class BinaryOp { Add, Sub, Mul, Div, Pow, Max, Min, Greater };
+// ReluGrad: a where b > 0, else 0 (relu's backward: dy where relu's output is positive).
+enum class BinaryOp { Add, Sub, Mul, Div, Pow, Max, Min, Greater, ReluGrad };
 enum class Broadcast {
   None,    // b has a's shape
   Scalar,  // b has one element

@@ -149,6 +149,15 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 
 Tensor cast(const Tensor& x, DType dtype) { return x.to(dtype); }
 
+void add_(Tensor& a, const Tensor& b) {
+  check_float("add_", a);
+  check_same("add_", a, b);
+  NCL_CHECK(a.shape() == b.shape(), "add_: shapes differ: ", a.shape(), " += ", b.shape());
+  const int64_t cols = last_dim(a), rows = rows_of(a);
+  if (on_cuda(a)) cuda::binary(BinaryOp::Add, a, b, a, rows, cols, Broadcast::None);
+  else cpu::binary(BinaryOp::Add, a, b, a, rows, cols, Broadcast::None);
+}
+
 void fill_(Tensor& x, double value) {
   if (on_cuda(x)) cuda::fill(x, value);
   else cpu::fill(x, value);

@@ -45,6 +45,7 @@ Tensor prelu(const Tensor& x, const Tensor& slope);
 std::pair<Tensor, Tensor> prelu_backward(const Tensor& x, const Tensor& slope, const Tensor& dy);
 Tensor cast(const Tensor& x, DType dtype);
 void fill_(Tensor& x, double value);  // in place
+void add_(Tensor& a, const Tensor& b);  // a += b in place; b has a's shape
 
 // ---- reductions ----------------------------------------------------------------------------
 // Over one axis; keepdim leaves that axis with size 1.

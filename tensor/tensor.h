@@ -51,6 +51,9 @@ class Tensor {
   std::vector<double> to_vector() const;  // host copy, converted to double
   double item() const;                     // the single element of a one-element tensor
   bool shares_storage_with(const Tensor& other) const { return storage_ == other.storage_; }
+  // Whether no other Tensor shares this one's storage, so it may be changed in place without
+  // anyone seeing it (the autograd engine's gradient accumulation).
+  bool unshared() const { return storage_ != nullptr && storage_.use_count() == 1; }
 
  private:
   std::shared_ptr<Storage> storage_;

@@ -140,14 +140,16 @@ TEST_CASE("cuda: unary ops", "[cuda]") {
 
 TEST_CASE("cuda: binary ops under every broadcast mode", "[cuda]") {
   if (no_device()) return;
-  for (int op = int(BinaryOp::Add); op <= int(BinaryOp::Greater); ++op)
+  for (int op = int(BinaryOp::Add); op <= int(BinaryOp::ReluGrad); ++op)
     for (DType dtype : kFloatTypes)
       for (auto [rows, cols] : kRowShapes) {
-        // a > 0 for Pow; b away from 0 for Div; the ranges overlap for Max, Min, Greater.
+        // a > 0 for Pow; b away from 0 for Div; the ranges overlap for Max, Min, Greater; b of
+        // both signs for ReluGrad.
         Tensor a = uniform({rows, cols}, 3, dtype, 0.1, 2);
         for (Shape b_shape : {Shape{rows, cols}, Shape{1}, Shape{cols}, Shape{rows, 1}}) {
           INFO("op " << op << " " << dtype << " a " << a.shape() << " b " << b_shape);
-          Tensor b = uniform(b_shape, 4, dtype, 0.5, 2);
+          const bool signs = BinaryOp(op) == BinaryOp::ReluGrad;
+          Tensor b = uniform(b_shape, 4, dtype, signs ? -2 : 0.5, 2);
           check_op([op](const auto& v) { return ops::binary(BinaryOp(op), v[0], v[1]); }, {a, b});
         }
       }

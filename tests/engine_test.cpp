@@ -213,6 +213,33 @@ TEST_CASE("engine: leaf gradients do not alias each other", "[autograd]") {
   CHECK(seed.to_vector() == std::vector<double>{1, 1, 1});
 }
 
+TEST_CASE("engine: accumulating in place never changes a tensor someone else holds",
+          "[autograd]") {
+  // The engine adds a second gradient into the first in place when no other Tensor shares
+  // it. `held` is returned as a gradient by two nodes and kept here; `fresh` gradients are new.
+  Tensor held = f64({1, 2, 3}, {3});
+  auto returns = [](const Variable& v, Tensor g) {
+    return make_result("returns", v.value().clone(), {v},
+                       [g](const Tensor&, const std::vector<bool>&) { return std::vector<Tensor>{g}; });
+  };
+  Variable x(f64({0, 0, 0}, {3}), true);
+  Variable h = x * 1.0;  // an intermediate: its gradient is accumulated, then passed on
+  (returns(h, held) + returns(h, held)).backward(f64({1, 1, 1}, {3}));
+  CHECK(x.grad().to_vector() == std::vector<double>{2, 4, 6});
+  CHECK(held.to_vector() == std::vector<double>{1, 2, 3});
+  x.zero_grad();
+  h = x * 1.0;
+  (returns(h, held) + returns(h, held) + returns(h, f64({10, 20, 30}, {3}))).backward(f64({1, 1, 1}, {3}));
+  CHECK(x.grad().to_vector() == std::vector<double>{12, 24, 36});
+  CHECK(held.to_vector() == std::vector<double>{1, 2, 3});
+  // A leaf's gradient the caller kept is not changed by the next backward's accumulation.
+  Tensor before = x.grad();
+  (returns(x, held) + returns(x, held)).backward(f64({1, 1, 1}, {3}));
+  CHECK(before.to_vector() == std::vector<double>{12, 24, 36});
+  CHECK(x.grad().to_vector() == std::vector<double>{14, 28, 42});
+  CHECK(held.to_vector() == std::vector<double>{1, 2, 3});
+}
+
 TEST_CASE("engine: a GradientSink holds leaf gradients back until merge()", "[autograd]") {
   // y = Σ w·x with w = [1, 2, 3]: dy/dx = w, so two backward passes into the sink give 2w.
   Variable x(f64({0.5, -1.0, 2.0}, {3}), true);

@@ -119,6 +119,7 @@ TEST_CASE("binary: every op under every broadcast mode", "[tensor]") {
       {BinaryOp::Max, "max", [](double u, double v) { return std::max(u, v); }},
       {BinaryOp::Min, "min", [](double u, double v) { return std::min(u, v); }},
       {BinaryOp::Greater, "greater", [](double u, double v) { return u > v ? 1.0 : 0.0; }},
+      {BinaryOp::ReluGrad, "relu_grad", [](double u, double v) { return v > 0 ? u : 0.0; }},
   };
   for (const Mode& m : modes)
     for (const Op& o : op_list)

@@ -104,6 +104,8 @@ void binary_typed(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out, in
       return zip<T>(a, b, out, rows, cols, mode, [](T u, T v) { return u <= v ? u : v; });
     case BinaryOp::Greater:
       return zip<T>(a, b, out, rows, cols, mode, [](T u, T v) { return u > v ? T(1) : T(0); });
+    case BinaryOp::ReluGrad:
+      return zip<T>(a, b, out, rows, cols, mode, [](T u, T v) { return v > T(0) ? u : T(0); });
   }
 }
 

@@ -56,6 +56,7 @@ __device__ T binary_value(BinaryOp op, T u, T v) {
     case BinaryOp::Max: return u >= v ? u : v;
     case BinaryOp::Min: return u <= v ? u : v;
     case BinaryOp::Greater: return u > v ? T(1) : T(0);
+    case BinaryOp::ReluGrad: return v > T(0) ? u : T(0);
   }
   return u;  // unreachable
 }
