@@ -219,8 +219,8 @@ TEST_CASE("engine: accumulating in place never changes a tensor someone else hol
   // it. `held` is returned as a gradient by two nodes and kept here; `fresh` gradients are new.
   Tensor held = f64({1, 2, 3}, {3});
   auto returns = [](const Variable& v, Tensor g) {
-    return make_result("returns", v.value().clone(), {v},
-                       [g](const Tensor&, const std::vector<bool>&) { return std::vector<Tensor>{g}; });
+    auto backward = [g](const Tensor&, const std::vector<bool>&) { return std::vector<Tensor>{g}; };
+    return make_result("returns", v.value().clone(), {v}, backward);
   };
   Variable x(f64({0, 0, 0}, {3}), true);
   Variable h = x * 1.0;  // an intermediate: its gradient is accumulated, then passed on
@@ -229,7 +229,8 @@ TEST_CASE("engine: accumulating in place never changes a tensor someone else hol
   CHECK(held.to_vector() == std::vector<double>{1, 2, 3});
   x.zero_grad();
   h = x * 1.0;
-  (returns(h, held) + returns(h, held) + returns(h, f64({10, 20, 30}, {3}))).backward(f64({1, 1, 1}, {3}));
+  Variable fresh = returns(h, f64({10, 20, 30}, {3}));
+  (returns(h, held) + returns(h, held) + fresh).backward(f64({1, 1, 1}, {3}));
   CHECK(x.grad().to_vector() == std::vector<double>{12, 24, 36});
   CHECK(held.to_vector() == std::vector<double>{1, 2, 3});
   // A leaf's gradient the caller kept is not changed by the next backward's accumulation.

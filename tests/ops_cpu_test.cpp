@@ -537,13 +537,14 @@ TEST_CASE("F32 softmax on rows of 1 to 72 keys, and its backward, match float64"
     const std::vector<double> dx_expected = ops::softmax_backward(y64, dy64, {}, false).to_vector();
     const std::vector<double> dx =
         ops::softmax_backward(y64.to(DType::F32), dy32, {}, false).to_vector();
-    // Float rounding of y, dy and each product: a few ulp of the terms y_i·(|dy_i| + Σ|dy_j|·y_j)
-    // (dy_i − Σ dy_j·y_j cancels where the sum is close to dy_i).
+    // Float rounding of y, dy and each product: a few ulp of the terms
+    // y_i·(|dy_i| + Σ|dy_j|·y_j) (dy_i − Σ dy_j·y_j cancels where the sum is close to dy_i).
     const std::vector<double> y = y64.to_vector(), g = dy64.to_vector();
     for (size_t i = 0; i < dx.size(); ++i) {
       const size_t row = i / size_t(n);
       double terms = 0;
-      for (size_t j = row * size_t(n); j < (row + 1) * size_t(n); ++j) terms += std::abs(g[j]) * y[j];
+      for (size_t j = row * size_t(n); j < (row + 1) * size_t(n); ++j)
+        terms += std::abs(g[j]) * y[j];
       const double tolerance = 4 * 6e-8 * y[i] * (std::abs(g[i]) + terms) + 1e-37;
       REQUIRE(std::abs(dx[i] - dx_expected[i]) <= tolerance);
     }
