@@ -24,10 +24,10 @@ CollectGradients::CollectGradients(GradientSink& sink) : previous_(current_sink)
 }
 CollectGradients::~CollectGradients() { current_sink = previous_; }
 
-void GradientSink::add(Impl* leaf, const Tensor& g) {
+void GradientSink::add(Impl* leaf, Tensor g) {
   auto [it, is_new] = index_.try_emplace(leaf, grads_.size());
-  if (is_new) grads_.emplace_back(leaf, g.clone());
-  else grads_[it->second].second = sum_of(std::move(grads_[it->second].second), g);
+  if (is_new) grads_.emplace_back(leaf, g.unshared() ? std::move(g) : g.clone());
+  else grads_[it->second].second = sum_of(std::move(grads_[it->second].second), std::move(g));
 }
 
 void GradientSink::merge() {
@@ -50,16 +50,16 @@ void run_backward(const Variable& root, const Tensor& seed) {
   NCL_CHECK(dout.shape() == root.shape() && dout.dtype() == root.dtype(), "backward: seed ",
             dout.shape(), " ", dout.dtype(), " for an output ", root.shape(), " ", root.dtype());
 
-  // Adds g to impl's gradient. Leaves get their own copy (so an optimizer may scale it in
-  // place), or this thread's GradientSink takes it; intermediate gradients may alias the
-  // tensors backward returned.
+  // Adds g to impl's gradient. Leaves get their own copy unless no other tensor shares g (so
+  // an optimizer may scale it in place), or this thread's GradientSink takes it; intermediate
+  // gradients may alias the tensors backward returned.
   auto accumulate = [](Impl* impl, Tensor g, const char* from) {
     NCL_CHECK(g.shape() == impl->value.shape() && g.dtype() == impl->value.dtype(), "backward of ",
               from, ": gradient ", g.shape(), " ", g.dtype(), " for an input of shape ",
               impl->value.shape(), " ", impl->value.dtype());
     bool leaf = impl->node == nullptr;
-    if (leaf && current_sink) return current_sink->add(impl, g);
-    if (!impl->grad.defined()) impl->grad = leaf ? g.clone() : std::move(g);
+    if (leaf && current_sink) return current_sink->add(impl, std::move(g));
+    if (!impl->grad.defined()) impl->grad = leaf && !g.unshared() ? g.clone() : std::move(g);
     else impl->grad = sum_of(std::move(impl->grad), std::move(g));
   };
 
