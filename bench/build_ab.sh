@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Two builds of ncl_bench against each other, alternately A, B, A, B ..., on the training step
+# Two builds of ncl_bench against each other, alternately A B, B A, A B ..., on the training step
 # that `ncl train` runs by default (ncl_bench --default-only): each round's two step times and
 # their ratio B / A, then the median ratio. The machines these sessions get change speed by up
 # to 1.5× from one minute to the next, so a change of a few per cent shows only in the ratios of
@@ -35,8 +35,15 @@ step_of() {  # the default row's step time of one run of ncl_bench $1
 }
 ratios=()
 for ((r = 1; r <= rounds; r++)); do
-  sa=$(step_of "$a")
-  sb=$(step_of "$b")
+  # A first in odd rounds, B first in even ones: a machine that speeds up or slows down within
+  # a round would otherwise favour one build every time.
+  if ((r % 2)); then
+    sa=$(step_of "$a")
+    sb=$(step_of "$b")
+  else
+    sb=$(step_of "$b")
+    sa=$(step_of "$a")
+  fi
   [ -n "$sa" ] && [ -n "$sb" ] || { echo "build_ab: could not read a step time" >&2; exit 1; }
   ratio=$(/usr/bin/python3 -c "print(f'{$sb / $sa:.3f}')")
   ratios+=("$ratio")
