@@ -37,6 +37,37 @@ void GradientSink::merge() {
   index_.clear();
 }
 
+void GradientSink::merge_all(std::vector<GradientSink>& sinks) {
+  std::vector<Impl*> leaves;  // first-reached order over the sinks in turn
+  std::vector<int64_t> sizes;
+  std::unordered_set<Impl*> seen;
+  bool cpu = true;
+  for (GradientSink& sink : sinks)
+    for (auto& [leaf, g] : sink.grads_)
+      if (seen.insert(leaf).second) {
+        leaves.push_back(leaf);
+        sizes.push_back(leaf->value.numel());
+        cpu = cpu && g.device() == Device::CPU;
+      }
+  auto merge_leaf = [&](size_t i) {
+    Impl* leaf = leaves[i];
+    for (GradientSink& sink : sinks) {
+      auto it = sink.index_.find(leaf);
+      if (it == sink.index_.end()) continue;
+      Tensor& g = sink.grads_[it->second].second;
+      leaf->grad = leaf->grad.defined() ? sum_of(std::move(leaf->grad), std::move(g)) : std::move(g);
+    }
+  };
+  // Leaves of 32k elements and more are added one by one, split over the threads by the add.
+  if (cpu) ops::run_cpu_shares(sizes, 32768, merge_leaf);
+  else
+    for (size_t i = 0; i < leaves.size(); ++i) merge_leaf(i);
+  for (GradientSink& sink : sinks) {
+    sink.grads_.clear();
+    sink.index_.clear();
+  }
+}
+
 void run_backward(const Variable& root, const Tensor& seed) {
   using Impl = decltype(root.impl_)::element_type;
   NCL_CHECK(root.requires_grad(), "backward: the output does not require a gradient; HINT: was "

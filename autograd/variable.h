@@ -114,6 +114,9 @@ class GradientSink {
   GradientSink(const GradientSink&) = delete;
   GradientSink& operator=(const GradientSink&) = delete;
   void merge();
+  // merge() of every sink in turn, with the leaves shared out over the CPU threads by size
+  // (each leaf's gradients are added in sink order, as the merges one after another add them).
+  static void merge_all(std::vector<GradientSink>& sinks);
 
  private:
   using Impl = Variable::Impl;

@@ -42,12 +42,12 @@ double backward_in_chunks(const data::Batch& batch, int64_t micro_batch, Chunks 
   const int threads = ops::cpu_threads();
   if (chunks == Chunks::OnThreads && threads >= 2 && C >= threads) {
     std::vector<GradientSink> sinks(static_cast<size_t>(threads));
-    const int groups = ops::run_cpu_groups(C, [&](int group, int64_t begin, int64_t end) {
+    ops::run_cpu_groups(C, [&](int group, int64_t begin, int64_t end) {
       CollectGradients collect(sinks[size_t(group)]);
       for (int64_t c = begin; c < end; ++c)
         if (!run(c)) break;
     });
-    for (int g = 0; g < groups; ++g) sinks[size_t(g)].merge();
+    GradientSink::merge_all(sinks);
   } else {
     for (int64_t c = 0; c < C; ++c)
       if (!run(c)) break;

@@ -19,12 +19,24 @@ void Adam::step() {
   ++step_;
   AdamArgs args{options_.lr, options_.beta1, options_.beta2, options_.eps, options_.weight_decay,
                 options_.decoupled, step_};
-  for (size_t i = 0; i < params_.size(); ++i) {
+  auto update = [&](size_t i) {
     Variable& p = params_[i].second;
-    if (!p.grad().defined()) continue;
+    if (!p.grad().defined()) return;
     Tensor value = p.value();
     ops::adam_step(value, p.grad(), m_[i], v_[i], args);
+  };
+  // On the CPU the parameters are shared out over the threads (each update is memory-bound: a
+  // thread of its own per parameter would wake the team for a few microseconds), and those of
+  // 32k elements and more are split over the threads one by one.
+  bool cpu = true;
+  std::vector<int64_t> sizes;
+  for (const auto& [name, p] : params_) {
+    sizes.push_back(p.grad().defined() ? p.numel() : 0);
+    cpu = cpu && p.value().device() == Device::CPU;
   }
+  if (cpu) ops::run_cpu_shares(sizes, 32768, update);
+  else
+    for (size_t i = 0; i < params_.size(); ++i) update(i);
 }
 
 void Adam::restart() {

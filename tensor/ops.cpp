@@ -280,6 +280,27 @@ int cpu_threads() { return cpu::threads(); }
 int run_cpu_groups(int64_t n, const std::function<void(int, int64_t, int64_t)>& f) {
   return cpu::run_groups(n, f);
 }
+void run_cpu_shares(const std::vector<int64_t>& sizes, int64_t alone,
+                    const std::function<void(size_t)>& f) {
+  int64_t total = 0;  // elements of the shared items
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    if (sizes[i] >= alone) f(i);
+    else total += sizes[i];
+  }
+  // Share s of S takes the items whose elements start in [total·s/S, total·(s+1)/S); each
+  // thread runs the shares run_cpu_groups gives it.
+  const int64_t shares = cpu::threads();
+  cpu::run_groups(shares, [&](int, int64_t first, int64_t end) {
+    int64_t start = 0;
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      if (sizes[i] >= alone) continue;
+      const int64_t share = total > 0 ? start * shares / total : 0;
+      start += sizes[i];
+      if (share >= first && share < end) f(i);
+    }
+  });
+}
+
 bool cuda_available() { return cuda::available(); }
 void require_cuda() {
   NCL_CHECK(cuda::available(), "no usable CUDA device (or ncl was built without CUDA); HINT: run "

@@ -134,6 +134,12 @@ int cpu_threads();
 // Returns G; rethrows the first exception a group threw. For independent work on CPU tensors
 // (the micro-batches of a training step, models/model.cpp).
 int run_cpu_groups(int64_t n, const std::function<void(int group, int64_t begin, int64_t end)>& f);
+// Runs f(i) for every item i < sizes.size(): items of at least `alone` elements one after
+// another on this thread (f may split each over the threads itself), then the others shared
+// out over the CPU threads in contiguous runs of about equal total size, single-threaded there.
+// For many small independent updates (Adam's parameters, the merge of gradient sinks).
+void run_cpu_shares(const std::vector<int64_t>& sizes, int64_t alone,
+                    const std::function<void(size_t item)>& f);
 // Whether a CUDA device is present and usable (false when built without CUDA). Never throws.
 bool cuda_available();
 // Checks that the GPU can be used: a usable device, and cuBLAS, which ncl opens only when the

@@ -290,3 +290,40 @@ TEST_CASE("engine: threads with their own sinks backpropagate through shared lea
   for (size_t i = 0; i < ga.size(); ++i) CHECK(a.grad().to_vector()[i] == 50 * ga[i]);
   for (size_t i = 0; i < gb.size(); ++i) CHECK(b.grad().to_vector()[i] == 50 * gb[i]);
 }
+
+TEST_CASE("engine: merge_all adds every sink to its leaves as merges one after another would",
+          "[autograd]") {
+  // Five leaves of different sizes (one of 40,000 elements: merged alone, split by the add);
+  // sink 0 reaches leaves 0-3, sink 1 leaves 1-4 (leaf 4 only there). 2 threads share them.
+  std::vector<int64_t> sizes{3, 700, 40000, 5, 64};
+  std::vector<Variable> leaves;
+  for (size_t i = 0; i < sizes.size(); ++i)
+    leaves.emplace_back(random_tensor({sizes[i]}, 10 + i), true);
+  auto fill = [&](std::vector<GradientSink>& sinks) {
+    for (int s = 0; s < 2; ++s) {
+      CollectGradients collect(sinks[size_t(s)]);
+      for (size_t i = size_t(s); i < size_t(s) + 4; ++i)
+        sum_all(leaves[i] * leaves[i] * double(s + 1)).backward();
+    }
+  };
+  const int threads = ops::cpu_threads();
+  ops::set_cpu_threads(2);
+  std::vector<GradientSink> one_by_one(2), all(2);
+  fill(one_by_one);
+  for (GradientSink& sink : one_by_one) sink.merge();
+  std::vector<std::vector<double>> expected;
+  for (Variable& leaf : leaves) {
+    expected.push_back(leaf.grad().to_vector());
+    leaf.zero_grad();
+  }
+  fill(all);
+  GradientSink::merge_all(all);
+  ops::set_cpu_threads(threads);
+  for (size_t i = 0; i < leaves.size(); ++i) {
+    INFO("leaf " << i);
+    REQUIRE(leaves[i].grad().defined());
+    CHECK(leaves[i].grad().to_vector() == expected[i]);
+  }
+  GradientSink::merge_all(all);  // emptied: nothing added twice
+  CHECK(leaves[0].grad().to_vector() == expected[0]);
+}

@@ -3,6 +3,7 @@
 // matmul against the naive GEMM oracle, the masked softmax family and layer norm. (Layout ops
 // and Adam: ops_cpu_layout_test.cpp.)
 #include <catch2/catch.hpp>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -583,4 +584,27 @@ TEST_CASE("exp_shifted (softmax's exp of x − max ≤ 0) equals the full-range 
   REQUIRE(out[3] == 0.0f);
   REQUIRE(out[4] == Approx(1.0f));
   REQUIRE(s == Approx(std::exp(-2.0f) + std::exp(-1.0f) + 1.0f));
+}
+
+TEST_CASE("run_cpu_shares runs every item once, the large ones first on this thread",
+          "[tensor]") {
+  const int threads = ops::cpu_threads();
+  ops::set_cpu_threads(2);
+  std::vector<int64_t> sizes{5, 100, 1 << 20, 7, 0, 300, 2, 1 << 16, 40};
+  std::vector<int> runs(sizes.size(), 0);
+  std::vector<int> order;  // the large items' order
+  std::vector<int> thread_of(sizes.size(), -1);
+  ops::run_cpu_shares(sizes, 1 << 16, [&](size_t i) {
+    ++runs[i];  // each item is run by one thread: no two write the same slot
+    thread_of[i] = omp_get_thread_num();
+    if (sizes[i] >= (1 << 16)) order.push_back(int(i));
+  });
+  ops::set_cpu_threads(threads);
+  for (size_t i = 0; i < sizes.size(); ++i) CHECK(runs[i] == 1);
+  CHECK(order == std::vector<int>{2, 7});
+  CHECK(thread_of[2] == 0);
+  // The small items (454 elements) go to the thread whose half their first element falls in:
+  // 5, 100, 7, 0, 300 start below 227 (the first thread), 2 and 40 at 412 and 414.
+  for (size_t i : {0, 1, 3, 4, 5}) CHECK(thread_of[i] == 0);
+  for (size_t i : {6, 8}) CHECK(thread_of[i] == 1);
 }
