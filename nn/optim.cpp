@@ -25,9 +25,9 @@ void Adam::step() {
     Tensor value = p.value();
     ops::adam_step(value, p.grad(), m_[i], v_[i], args);
   };
-  // On the CPU the parameters are shared out over the threads (each update is memory-bound: a
-  // thread of its own per parameter would wake the team for a few microseconds), and those of
-  // 32k elements and more are split over the threads one by one.
+  // On the CPU, parameters of 32k elements and more are split over the threads one by one (the
+  // kernel does that), and the smaller ones, most of them, are shared out over the threads
+  // whole: each update is memory-bound, and one after another they used one core's bandwidth.
   bool cpu = true;
   std::vector<int64_t> sizes;
   for (const auto& [name, p] : params_) {
