@@ -30,9 +30,12 @@ void GradientSink::add(Impl* leaf, Tensor g) {
   else grads_[it->second].second = sum_of(std::move(grads_[it->second].second), std::move(g));
 }
 
+void GradientSink::add_to_leaf(Impl* leaf, Tensor g) {
+  leaf->grad = leaf->grad.defined() ? sum_of(std::move(leaf->grad), std::move(g)) : std::move(g);
+}
+
 void GradientSink::merge() {
-  for (auto& [leaf, g] : grads_)
-    leaf->grad = leaf->grad.defined() ? sum_of(std::move(leaf->grad), std::move(g)) : std::move(g);
+  for (auto& [leaf, g] : grads_) add_to_leaf(leaf, std::move(g));
   grads_.clear();
   index_.clear();
 }
@@ -54,8 +57,7 @@ void GradientSink::merge_all(std::vector<GradientSink>& sinks) {
     for (GradientSink& sink : sinks) {
       auto it = sink.index_.find(leaf);
       if (it == sink.index_.end()) continue;
-      Tensor& g = sink.grads_[it->second].second;
-      leaf->grad = leaf->grad.defined() ? sum_of(std::move(leaf->grad), std::move(g)) : std::move(g);
+      add_to_leaf(leaf, std::move(sink.grads_[it->second].second));
     }
   };
   // Leaves of 32k elements and more are added one by one, split over the threads by the add.

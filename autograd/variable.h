@@ -121,6 +121,7 @@ class GradientSink {
  private:
   using Impl = Variable::Impl;
   void add(Impl* leaf, Tensor g);  // keeps g itself when no other tensor shares it
+  static void add_to_leaf(Impl* leaf, Tensor g);  // a merged gradient to the leaf's own
   std::vector<std::pair<Impl*, Tensor>> grads_;  // in first-reached order
   std::unordered_map<Impl*, size_t> index_;
   friend void run_backward(const Variable&, const Tensor&);
