@@ -269,11 +269,6 @@ float exp_shifted(const float* x, const int32_t* mask, float shift, float* y, in
   return sum;
 }
 
-void scale_row(float* y, float s, int64_t n) {
-  if (has_avx2()) return scale_row_avx2(y, s, n);
-  for (int64_t i = 0; i < n; ++i) y[i] *= s;
-}
-
 void softmax_row(const float* x, const int32_t* mask, float* y, int64_t n) {
   if (has_avx2()) return softmax_row_avx2(x, mask, y, n);
   const float mx = row_max(x, mask, n);
@@ -281,7 +276,8 @@ void softmax_row(const float* x, const int32_t* mask, float* y, int64_t n) {
     std::fill_n(y, n, 0.0f);
     return;
   }
-  scale_row(y, 1.0f / exp_shifted(x, mask, mx, y, n), n);
+  const float inv = 1.0f / exp_shifted(x, mask, mx, y, n);
+  for (int64_t i = 0; i < n; ++i) y[i] *= inv;
 }
 
 void softmax_backward_row(const float* y, const float* dy, float* dx, int64_t n) {

@@ -18,11 +18,8 @@ float row_max(const float* x, const int32_t* mask, int64_t n);
 // row maximum): an entry above it counts as exp(0) = 1.
 float exp_shifted(const float* x, const int32_t* mask, float shift, float* y, int64_t n);
 
-// y[i] *= s for i < n.
-void scale_row(float* y, float s, int64_t n);
-
 // y = the softmax of x's unmasked entries (0 where masked, and everywhere when every entry is
-// masked): row_max, exp_shifted and scale_row in one call. x may equal y.
+// masked): row_max, exp_shifted and the scaling by 1 / Σ in one call. x may equal y.
 void softmax_row(const float* x, const int32_t* mask, float* y, int64_t n);
 
 // dx[i] = y[i]·(dy[i] − Σ_j dy[j]·y[j]): softmax's backward on one row without a mask, y its
