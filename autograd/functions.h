@@ -92,6 +92,8 @@ Variable attention_output(const Variable& a, const Variable& v, const Variable& 
 Variable softmax(const Variable& x, const Tensor& key_mask = {});
 Variable log_softmax(const Variable& x, const Tensor& key_mask = {});
 Variable logsumexp(const Variable& x, const Tensor& key_mask = {});  // drops the last axis
+// Down the columns of x (E, R, C), as ops::softmax_columns (key_mask I32 (Bm, R)).
+Variable softmax_columns(const Variable& x, const Tensor& key_mask = {});
 Variable layer_norm(const Variable& x, const Variable& gamma, const Variable& beta,
                     double eps = 1e-5);
 // Elementwise binary cross-entropy of sigmoid(logits) against targets in [0, 1].

@@ -21,6 +21,14 @@ Variable softmax(const Variable& x, const Tensor& key_mask) {
                      });
 }
 
+// Column c of each entry: y = softmax(x[:, c]) over unmasked rows;  dx = y ⊙ (dy - Σ_r dy_r y_r)
+Variable softmax_columns(const Variable& x, const Tensor& key_mask) {
+  Tensor y = ops::softmax_columns(x.value(), key_mask);
+  return make_result("softmax_columns", y, {x}, [y](const Tensor& dy, const std::vector<bool>&) {
+    return std::vector<Tensor>{ops::softmax_columns_backward(y, dy)};
+  });
+}
+
 // y = x - logsumexp(x);  dx = dy - softmax(x) · Σ_j dy_j
 Variable log_softmax(const Variable& x, const Tensor& key_mask) {
   Tensor y = ops::log_softmax(x.value(), key_mask);

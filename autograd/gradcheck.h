@@ -6,6 +6,9 @@
 //   element a kernel forgets to write shows up; a second forward+backward without zeroing
 //   must give exactly twice the gradient (accumulation); numeric dL/dx_i uses
 //   (L(x + h e_i) - L(x - h e_i)) / 2h. Pass: |num - ana| <= atol + rtol·|num| everywhere.
+// A parameter that receives no gradient (one the function does not use, as a Linear layer's
+// bias that only shifts scores a softmax then removes) counts as gradient zero, so it passes
+// only when its numerical gradient is zero too; an input that receives none fails.
 // Tests and model authors call it on ops, blocks and whole models (keep them small).
 #pragma once
 

@@ -37,17 +37,54 @@ Variable MAB::forward(const Variable& X, const Variable& Y, const Tensor& key_ma
   // Learned queries (ISAB's inducing points, PMA's seeds) come as one (1, Nq, D) set: project
   // them once, then broadcast the projection over the batch.
   Variable Q = fc_q_.forward(X);  // (B or 1, Nq, D)
-  if (Q.dim(0) != Y.dim(0)) Q = broadcast_to(Q, {Y.dim(0), Q.dim(1), Q.dim(2)});
-  Variable K = fc_k_.forward(Y);  // (B, Nk, D)
-  Variable V = fc_v_.forward(Y);  // (B, Nk, D)
   // Scale by the full width D, as the reference code does (see the header).
-  Variable scores = attention_scores(Q, K, heads_, 1.0 / std::sqrt(double(dim_)));
-  Variable A = softmax(scores, key_mask);          // (H·B, Nq, Nk); mask row (h·B+b) % B = b
-  Variable O = attention_output(A, V, Q, heads_);  // Q + concat_h(A_h V_h): (B, Nq, D)
+  const double alpha = 1.0 / std::sqrt(double(dim_));
+  Variable O;
+  // Shared queries, no more of them over all heads than features (so the folded scores are no
+  // wider than K): ISAB's inducing points and PMA's seeds, not a single set's own points.
+  if (X.dim(0) == 1 && heads_ * X.dim(1) <= dim_ && Y.device() == Device::CPU) {
+    O = attend_shared_queries(Q, Y, key_mask, alpha);
+  } else {
+    if (Q.dim(0) != Y.dim(0)) Q = broadcast_to(Q, {Y.dim(0), Q.dim(1), Q.dim(2)});
+    Variable K = fc_k_.forward(Y);  // (B, Nk, D)
+    Variable V = fc_v_.forward(Y);  // (B, Nk, D)
+    Variable scores = attention_scores(Q, K, heads_, alpha);
+    Variable A = softmax(scores, key_mask);     // (H·B, Nq, Nk); mask row (h·B+b) % B = b
+    O = attention_output(A, V, Q, heads_);      // Q + concat_h(A_h V_h): (B, Nq, D)
+  }
   if (ln0_) O = ln0_->forward(O);
   O = O + relu(fc_o_.forward(O));
   if (ln1_) O = ln1_->forward(O);
   return O;
+}
+
+Variable MAB::attend_shared_queries(const Variable& Q, const Variable& Y, const Tensor& key_mask,
+                                    double alpha) const {
+  const int64_t B = Y.dim(0), dk = Y.dim(2), Nq = Q.dim(1);
+  const int64_t H = heads_, dh = dim_ / heads_;
+  // The folded queries α Q_h Wk_h of every head, (H·Nq, dk): row h·Nq + i is query i of head h.
+  Variable Qh = permute(reshape(Q, {Nq, H, dh}), {1, 0, 2});          // (H, Nq, dh)
+  Variable Wk = reshape(fc_k_.weight, {H, dh, dk});                   // (H, dh, dk)
+  Variable folded = reshape(matmul(Qh, Wk, false, false, alpha), {H * Nq, dk});
+  // Scores with the keys down the rows, one product over all sets: (B, Nk, H·Nq).
+  Variable A = softmax_columns(matmul(Y, folded, false, true), key_mask);
+  Variable AY = matmul(A, Y, true, false);                           // (B, H·Nq, dk): A_h Y
+  // (A_h Y) Wv_hᵀ with the heads as the batch: (H, B·Nq, dk) · (H, dh, dk)ᵀ -> (B, Nq, D).
+  Variable AYh = reshape(permute(reshape(AY, {B, H, Nq, dk}), {1, 0, 2, 3}), {H, B * Nq, dk});
+  Variable Oh = matmul(AYh, reshape(fc_v_.weight, {H, dh, dk}), false, true);
+  Variable O = reshape(permute(reshape(Oh, {H, B, Nq, dh}), {1, 2, 0, 3}), {B, Nq, dim_});
+  if (fc_v_.bias.defined()) {  // + (A_h 1) bv_h
+    if (!key_mask.defined()) {
+      O = O + fc_v_.bias;  // every query has keys: A_h 1 = 1
+    } else {
+      Variable mass = permute(reshape(sum(A, 1), {B, H, Nq}), {0, 2, 1});  // (B, Nq, H): 1 or 0
+      const Shape heads_shape{B, Nq, H, dh};
+      Variable bias = broadcast_to(reshape(fc_v_.bias, {H, dh}), heads_shape);
+      O = O + reshape(broadcast_to(reshape(mass, {B, Nq, H, 1}), heads_shape) * bias,
+                      {B, Nq, dim_});
+    }
+  }
+  return broadcast_to(Q, {B, Nq, dim_}) + O;
 }
 
 SAB::SAB(int64_t dim_in, int64_t dim, int64_t heads, bool ln, Rng& rng)

@@ -10,6 +10,18 @@
 //   O = LN0(O) if ln;  O = O + relu(O Woᵀ + bo);  O = LN1(O) if ln.
 // key_mask (I32 (B, Nk), 1 = key removed) removes keys only; a query whose keys are all
 // removed gets zero attention (O = Q there), never NaN.
+//
+// Learned queries, the same for every set (ISAB's inducing points I, PMA's seeds S), are
+// computed another way on the CPU, with the same result up to rounding (docs/derivations.md):
+// the key and value projections fold into the queries. With Wk_h, Wv_h the rows of head h,
+//   Q_h K_hᵀ = Q_h (Y Wk_hᵀ + bk_h)ᵀ = (Q_h Wk_h) Yᵀ + (Q_h bk_h) 1ᵀ
+// and the last term is one constant per query, which the softmax over the keys removes; and
+//   A_h V_h = A_h (Y Wv_hᵀ + 1 bv_hᵀ) = (A_h Y) Wv_hᵀ + (A_h 1) bv_hᵀ,  A_h 1 = 1 (0 for a query
+// whose keys are all masked). K and V (B, Nk, D) are never formed: the scores are one product
+// of Y with the H·Nq folded queries (keys down the rows, softmax down the columns), then
+// A_h Y and a small product per head. PMA's 4 seeds then cost 16 columns instead of two
+// 128-wide projections of every point, and ISAB's first attention loses its thin per-head
+// products. bk gets no gradient this way (in the reference its gradient is 0 up to rounding).
 #pragma once
 
 #include <memory>
@@ -29,6 +41,11 @@ class MAB : public Module {
   int64_t dim() const { return dim_; }
 
  private:
+  // Q (1, Nq, D) projected shared queries, Y (B, Nk, dim_k): Q + concat_h(A_h V_h) with the
+  // projections folded into the queries (above). alpha: the score scale.
+  Variable attend_shared_queries(const Variable& Q, const Variable& Y, const Tensor& key_mask,
+                                 double alpha) const;
+
   int64_t dim_, heads_;
   Linear fc_q_, fc_k_, fc_v_, fc_o_;
   std::unique_ptr<LayerNorm> ln0_, ln1_;  // null when ln is off

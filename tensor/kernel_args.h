@@ -71,6 +71,13 @@ struct SoftmaxArgs {
   bool log = false;
 };
 
+// Softmax down the columns of x viewed as (entries, rows, cols): column c of entry e is one
+// distribution over the rows (attention with the keys down the rows, one query per column);
+// entry e uses mask row e % mask_rows (mask_rows = 0: no mask), one I32 per row, 1 = removed.
+struct ColumnSoftmaxArgs {
+  int64_t entries = 0, rows = 0, cols = 0, mask_rows = 0;
+};
+
 // A strided copy of `shape` elements: dst[dst_offset + Σ i_d dst_strides[d]] =
 // src[src_offset + Σ i_d src_strides[d]]. A zero source stride broadcasts.
 struct CopyArgs {

@@ -359,6 +359,49 @@ Tensor logsumexp(const Tensor& x, const Tensor& key_mask) {
   return out;
 }
 
+namespace {
+ColumnSoftmaxArgs column_softmax_args(const char* op, const Tensor& x, const Tensor& mask) {
+  NCL_CHECK(x.rank() == 3, op, ": needs (entries, rows, columns), got ", x.shape());
+  ColumnSoftmaxArgs args;
+  args.entries = x.dim(0);
+  args.rows = x.dim(1);
+  args.cols = x.dim(2);
+  if (mask.defined()) {
+    NCL_CHECK(mask.dtype() == DType::I32, op, ": key mask must be I32 (1 = removed), got ",
+              mask.dtype());
+    NCL_CHECK(mask.device() == x.device(), op, ": mask on ", mask.device(), ", input on ",
+              x.device());
+    NCL_CHECK(mask.rank() == 2 && mask.dim(1) == args.rows && mask.dim(0) > 0 &&
+                  args.entries % mask.dim(0) == 0,
+              op, ": mask ", mask.shape(), " must be (Bm, ", args.rows, ") with Bm dividing the ",
+              args.entries, " entries of ", x.shape());
+    args.mask_rows = mask.dim(0);
+  }
+  return args;
+}
+}  // namespace
+
+Tensor softmax_columns(const Tensor& x, const Tensor& key_mask) {
+  check_float("softmax_columns", x);
+  ColumnSoftmaxArgs args = column_softmax_args("softmax_columns", x, key_mask);
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (on_cuda(x)) cuda::softmax_columns_forward(x, key_mask, y, args);
+  else cpu::softmax_columns_forward(x, key_mask, y, args);
+  return y;
+}
+
+Tensor softmax_columns_backward(const Tensor& y, const Tensor& dy) {
+  check_float("softmax_columns_backward", y);
+  check_same("softmax_columns_backward", y, dy);
+  NCL_CHECK(y.shape() == dy.shape(), "softmax_columns_backward: y ", y.shape(), " dy ",
+            dy.shape());
+  ColumnSoftmaxArgs args = column_softmax_args("softmax_columns_backward", y, Tensor());
+  Tensor dx = Tensor::empty(y.shape(), y.dtype(), y.device());
+  if (on_cuda(y)) cuda::softmax_columns_backward(y, dy, dx, args);
+  else cpu::softmax_columns_backward(y, dy, dx, args);
+  return dx;
+}
+
 // ---- layer norm ----------------------------------------------------------------------------
 
 LayerNormOutput layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps) {

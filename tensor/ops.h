@@ -90,6 +90,13 @@ Tensor log_softmax(const Tensor& x, const Tensor& key_mask = {});
 // Gradient of softmax (log = false) or log_softmax (log = true) given its output y.
 Tensor softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& key_mask, bool log);
 Tensor logsumexp(const Tensor& x, const Tensor& key_mask = {});  // (...) without the last axis
+// Softmax down the columns of x (E, R, C): column c of entry e is one distribution over the R
+// rows (attention with its keys down the rows and one query per column, as MAB lays out few
+// queries over many keys). key_mask: undefined, or I32 (Bm, R) with 1 = key (row) removed;
+// entry e uses mask row e % Bm. Masked rows and fully masked columns give 0. The backward takes
+// the output y (0 wherever a mask removed something, so it needs no mask).
+Tensor softmax_columns(const Tensor& x, const Tensor& key_mask = {});
+Tensor softmax_columns_backward(const Tensor& y, const Tensor& dy);
 
 // ---- layer norm (last axis) ----------------------------------------------------------------
 struct LayerNormOutput { Tensor y, mean, rstd; };       // mean, rstd: (rows)

@@ -263,6 +263,11 @@ TEST_CASE("gradcheck: softmax family, with and without key masks", "[grad]") {
       {"log_softmax, head mask", [=](const V& v) { return ncl::log_softmax(v[0], head_mask); },
        {rnd(heads, 8)}},
       {"logsumexp, head mask", finite_lse(head_mask, {4, 3}), {rnd(heads, 9)}},
+      // Down the columns: x (E=4, R=5, C=3), entry e using mask row e % 2 (set 1 fully masked).
+      {"softmax_columns", [](const V& v) { return ncl::softmax_columns(v[0]); },
+       {rnd({4, 5, 3}, 10)}},
+      {"softmax_columns, key mask",
+       [=](const V& v) { return ncl::softmax_columns(v[0], head_mask); }, {rnd({4, 5, 3}, 11)}},
   });
 }
 

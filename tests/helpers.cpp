@@ -60,6 +60,10 @@ void require_close(const Tensor& actual, const Tensor& expected, double rtol, do
   FAIL(msg.str());
 }
 
+Tensor grad_or_zeros(const Variable& p) {
+  return p.grad().defined() ? p.grad() : Tensor::zeros(p.shape(), p.dtype(), p.device());
+}
+
 void require_gradcheck(const GradcheckResult& result) {
   INFO(result.message);
   REQUIRE(result.ok);

@@ -28,6 +28,10 @@ Tensor random_tensor(const Shape& shape, uint64_t seed, DType dtype = DType::F64
 // failure reports the worst index with both values, the max |diff| and the first 5 entries.
 void require_close(const Tensor& actual, const Tensor& expected, double rtol, double atol);
 
+// A parameter's gradient, or zeros of its shape when it received none: a parameter the loss does
+// not depend on (MAB's key bias with shared queries, nn/attention.h) gets no gradient.
+Tensor grad_or_zeros(const Variable& p);
+
 // INFO(result.message); REQUIRE(result.ok).
 void require_gradcheck(const GradcheckResult& result);
 

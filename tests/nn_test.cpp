@@ -160,3 +160,42 @@ TEST_CASE("MAB: a fully masked set gives zero attention, never NaN", "[nn]") {
                                                    param("fc_o.bias")));
   require_close(out, ops::add(Q, rff), 1e-6, 1e-6);
 }
+
+TEST_CASE("MAB with shared queries (projections folded into them) in F32 matches F64", "[nn]") {
+  // ISAB's first attention at training size: 32 inducing points over 300 points of 128
+  // features, 4 heads; set 1 loses a third of its points, set 2 all of them. Float64 runs the
+  // same formula through other kernels (and set_blocks_test checks it against PyTorch), so this
+  // checks the float32 ones: the scores' product, softmax down 128 columns, A·Y and the rest.
+  Rng rng(8);
+  MAB mab(128, 128, 128, 4, /*ln=*/false, rng);
+  Tensor inducing = random_tensor({1, 32, 128}, 81, DType::F32);
+  Tensor points = random_tensor({3, 300, 128}, 82, DType::F32);
+  std::vector<double> removed(3 * 300, 0.0);
+  for (int n = 0; n < 300; ++n) removed[300 + size_t(n)] = n % 3 == 0;
+  for (int n = 0; n < 300; ++n) removed[600 + size_t(n)] = 1.0;
+  const Tensor mask = mask_of(removed, 3, 300);
+  Tensor weights = random_tensor({3, 32, 128}, 83, DType::F64);
+  for (const Tensor& key_mask : {Tensor(), mask}) {
+    INFO((key_mask.defined() ? "with a key mask" : "without a mask"));
+    std::vector<Tensor> out, dpoints;
+    std::vector<std::vector<Tensor>> dparams;
+    for (DType dtype : {DType::F32, DType::F64}) {
+      mab.to(dtype);
+      mab.zero_grad();
+      Variable Y(points.to(dtype), true);
+      Variable O = mab.forward(Variable(inducing.to(dtype)), Y, key_mask);
+      sum_all(O * Variable(weights.to(dtype))).backward();
+      out.push_back(O.value().to(DType::F64));
+      dpoints.push_back(Y.grad().to(DType::F64));
+      dparams.emplace_back();
+      for (const Variable& p : mab.parameters())
+        dparams.back().push_back(grad_or_zeros(p).to(DType::F64));
+    }
+    require_close(out[0], out[1], 1e-4, 1e-5);
+    require_close(dpoints[0], dpoints[1], 1e-3, 1e-6);
+    for (size_t i = 0; i < dparams[0].size(); ++i) {
+      INFO("parameter " << i);
+      require_close(dparams[0][i], dparams[1][i], 1e-3, 1e-5);
+    }
+  }
+}

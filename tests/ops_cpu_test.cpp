@@ -555,6 +555,53 @@ TEST_CASE("F32 softmax on rows of 1 to 72 keys, and its backward, match float64"
   }
 }
 
+TEST_CASE("softmax down the columns, F32 and F64, with masks: the row softmax's results",
+          "[tensor]") {
+  // Columns 1 to 72 wide (the F32 path's strips of 32, 24, 16 and 8 columns and the scalar
+  // columns after them), 3 entries of 37 rows; mask (3, 37): entry 0 loses rows 1 and 5,
+  // entry 1 none, entry 2 all (zeros). Float64 against the row softmax of the transpose (an
+  // independent code path), float32 against float64, and both backwards the same way.
+  std::vector<double> mask_values(3 * 37, 0.0);
+  mask_values[1] = mask_values[5] = 1.0;
+  for (int r = 0; r < 37; ++r) mask_values[2 * 37 + size_t(r)] = 1.0;
+  const Tensor mask = i32(mask_values, {3, 37});
+  for (int64_t n = 1; n <= 72; ++n) {
+    INFO("columns " << n);
+    Tensor x32 = random_tensor({3, 37, n}, 300 + uint64_t(n), DType::F32, -30.0, 5.0);
+    Tensor dy32 = random_tensor({3, 37, n}, 400 + uint64_t(n), DType::F32, -1.0, 1.0);
+    Tensor x64 = x32.to(DType::F64), dy64 = dy32.to(DType::F64);
+    const Tensor y64 = ops::softmax_columns(x64, mask);
+    const Tensor rows = ops::transpose(ops::softmax(ops::transpose(x64, 1, 2), mask), 1, 2);
+    require_close(y64, rows, 1e-14, 1e-300);
+    const std::vector<double> expected = y64.to_vector();
+    const std::vector<double> got = ops::softmax_columns(x32, mask).to_vector();
+    for (size_t i = 0; i < got.size(); ++i)
+      REQUIRE(std::abs(got[i] - expected[i]) <= 3e-6 * expected[i] + 1e-37);
+    for (size_t i = 2 * 37 * size_t(n); i < got.size(); ++i) REQUIRE(got[i] == 0.0);
+    const Tensor dx64 = ops::softmax_columns_backward(y64, dy64);
+    const Tensor dx_rows = ops::transpose(
+        ops::softmax_backward(ops::transpose(y64, 1, 2), ops::transpose(dy64, 1, 2), mask, false),
+        1, 2);
+    require_close(dx64, dx_rows, 1e-12, 1e-15);
+    const std::vector<double> dx_expected = dx64.to_vector();
+    const std::vector<double> dx =
+        ops::softmax_columns_backward(y64.to(DType::F32), dy32).to_vector();
+    // As the row test above, a few ulp of y_i·|dy_i|, and the float sum of the column's 37
+    // products (one after another on the scalar columns): up to 37 ulp of y_i·Σ_j |dy_j|·y_j.
+    const std::vector<double> y = expected, g = dy64.to_vector();
+    for (size_t i = 0; i < dx.size(); ++i) {
+      const size_t entry = i / (37 * size_t(n)), column = i % size_t(n);
+      double terms = 0;
+      for (size_t r = 0; r < 37; ++r) {
+        const size_t j = (entry * 37 + r) * size_t(n) + column;
+        terms += std::abs(g[j]) * y[j];
+      }
+      const double tolerance = 6e-8 * y[i] * (4 * std::abs(g[i]) + 37 * terms) + 1e-37;
+      REQUIRE(std::abs(dx[i] - dx_expected[i]) <= tolerance);
+    }
+  }
+}
+
 TEST_CASE("exp_shifted (softmax's exp of x − max ≤ 0) equals the full-range vector exp",
           "[tensor]") {
   // Every 1/1024 from −100 to 0 (a multiple of 8 entries, so exp_vector's vector loop covers

@@ -1,4 +1,5 @@
-// Row softmax / log-softmax / logsumexp with an optional key mask (1 = key removed).
+// Row softmax / log-softmax / logsumexp with an optional key mask (1 = key removed), and
+// softmax down the columns (attention with the keys down the rows).
 //
 // Stability: subtract the row maximum over unmasked entries before exp, so ±1e4 inputs work.
 // A fully masked row has no maximum; it yields 0 everywhere (never NaN) and zero gradient.
@@ -6,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "tensor/backend.h"
 #include "tensor/cpu/dtype_dispatch.h"
@@ -88,6 +90,43 @@ void softmax_of_row(const T* x, const int32_t* m, int64_t cols, T* y) {
   }
 }
 
+// Softmax down the columns of one entry (rows × cols): float32 on vec_exp.h's vector path,
+// float64 here, with the same rules for masked rows and empty columns.
+template <class T>
+void softmax_columns_of(const T* x, const int32_t* m, T* y, int64_t rows, int64_t cols) {
+  if constexpr (std::is_same_v<T, float>) {
+    softmax_columns(x, m, y, rows, cols, cols);
+  } else {
+    constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+    std::vector<T> mx(size_t(cols), kNegInf), sum(size_t(cols), T(0));
+    for (int64_t r = 0; r < rows; ++r)
+      if (!m || !m[r])
+        for (int64_t c = 0; c < cols; ++c) mx[c] = std::max(mx[c], x[r * cols + c]);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) {
+        const bool zero = (m && m[r]) || mx[c] == kNegInf;
+        sum[c] += y[r * cols + c] = zero ? T(0) : std::exp(x[r * cols + c] - mx[c]);
+      }
+    for (int64_t c = 0; c < cols; ++c) sum[c] = sum[c] > T(0) ? T(1) / sum[c] : T(0);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) y[r * cols + c] *= sum[c];
+  }
+}
+
+template <class T>
+void softmax_columns_backward_of(const T* y, const T* dy, T* dx, int64_t rows, int64_t cols) {
+  if constexpr (std::is_same_v<T, float>) {
+    softmax_columns_backward(y, dy, dx, rows, cols, cols);
+  } else {
+    std::vector<T> dot(size_t(cols), T(0));
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) dot[c] += dy[r * cols + c] * y[r * cols + c];
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c)
+        dx[r * cols + c] = y[r * cols + c] * (dy[r * cols + c] - dot[c]);
+  }
+}
+
 }  // namespace
 
 void softmax_forward(const Tensor& x, const Tensor& mask, Tensor& y, const SoftmaxArgs& a) {
@@ -163,6 +202,34 @@ void logsumexp_forward(const Tensor& x, const Tensor& mask, Tensor& out, const S
       row_stats(x.data<T>() + r * a.cols, mask_row(mask, a, r), a.cols, &mx, &log_sum, &count);
       out.data<T>()[r] = count == 0 ? -std::numeric_limits<T>::infinity() : mx + log_sum;
     }
+    });
+  });
+}
+
+void softmax_columns_forward(const Tensor& x, const Tensor& mask, Tensor& y,
+                             const ColumnSoftmaxArgs& a) {
+  const int64_t size = a.rows * a.cols;
+  dispatch_float(x.dtype(), "softmax_columns_forward", [&](auto zero) {
+    using T = decltype(zero);
+    parallel_for(a.entries, grain(4 * size), [&](int64_t e0, int64_t e1) {
+      for (int64_t e = e0; e < e1; ++e) {
+        const int32_t* m = a.mask_rows > 0 ? mask.data<int32_t>() + (e % a.mask_rows) * a.rows
+                                           : nullptr;
+        softmax_columns_of(x.data<T>() + e * size, m, y.data<T>() + e * size, a.rows, a.cols);
+      }
+    });
+  });
+}
+
+void softmax_columns_backward(const Tensor& y, const Tensor& dy, Tensor& dx,
+                              const ColumnSoftmaxArgs& a) {
+  const int64_t size = a.rows * a.cols;
+  dispatch_float(y.dtype(), "softmax_columns_backward", [&](auto zero) {
+    using T = decltype(zero);
+    parallel_for(a.entries, grain(2 * size), [&](int64_t e0, int64_t e1) {
+      for (int64_t e = e0; e < e1; ++e)
+        softmax_columns_backward_of(y.data<T>() + e * size, dy.data<T>() + e * size,
+                                    dx.data<T>() + e * size, a.rows, a.cols);
     });
   });
 }

@@ -231,6 +231,92 @@ NCL_AVX2 void softmax_backward_row_avx2(const float* y, const float* dy, float* 
   for (; i < n; ++i) dx[i] = y[i] * (dy[i] - dot);
 }
 
+// Softmax down a strip of V·8 columns: the strip's maxima and sums stay in 2V registers over
+// three passes down the rows (maximum; exp and sum; scaling).
+template <int V>
+NCL_AVX2 void softmax_column_strip(const float* x, const int32_t* mask, float* y, int64_t rows,
+                                   int64_t ld) {
+  f8 mx[V], sum[V], inv[V];
+#pragma GCC unroll 8
+  for (int j = 0; j < V; ++j) mx[j] = splat(-kInf), sum[j] = f8{};
+  for (int64_t r = 0; r < rows; ++r) {
+    if (mask && mask[r]) continue;
+#pragma GCC unroll 8
+    for (int j = 0; j < V; ++j) mx[j] = lane_max(mx[j], load(x + r * ld + 8 * j));
+  }
+  // A column without an unmasked maximum (every row masked) takes +inf as its shift: each of its
+  // exps is then exp(−inf) = 0 rather than exp(x + inf).
+#pragma GCC unroll 8
+  for (int j = 0; j < V; ++j) mx[j] = mx[j] == -kInf ? splat(kInf) : mx[j];
+  for (int64_t r = 0; r < rows; ++r) {
+    if (mask && mask[r]) {
+      std::fill_n(y + r * ld, 8 * V, 0.0f);
+      continue;
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < V; ++j) {
+      const f8 e = exp8_nonpositive(load(x + r * ld + 8 * j) - mx[j]);
+      std::memcpy(y + r * ld + 8 * j, &e, sizeof e);
+      sum[j] += e;
+    }
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < V; ++j) inv[j] = sum[j] > 0.0f ? splat(1.0f) / sum[j] : splat(0.0f);
+  for (int64_t r = 0; r < rows; ++r) {
+#pragma GCC unroll 8
+    for (int j = 0; j < V; ++j) {
+      const f8 v = load(y + r * ld + 8 * j) * inv[j];
+      std::memcpy(y + r * ld + 8 * j, &v, sizeof v);
+    }
+  }
+}
+
+// The backward on a strip of V·8 columns: column dot products in V registers, then dx.
+template <int V>
+NCL_AVX2 void softmax_column_strip_backward(const float* y, const float* dy, float* dx,
+                                            int64_t rows, int64_t ld) {
+  f8 dot[V];
+#pragma GCC unroll 8
+  for (int j = 0; j < V; ++j) dot[j] = f8{};
+  for (int64_t r = 0; r < rows; ++r) {
+#pragma GCC unroll 8
+    for (int j = 0; j < V; ++j) dot[j] += load(dy + r * ld + 8 * j) * load(y + r * ld + 8 * j);
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+#pragma GCC unroll 8
+    for (int j = 0; j < V; ++j) {
+      const f8 v = load(y + r * ld + 8 * j) * (load(dy + r * ld + 8 * j) - dot[j]);
+      std::memcpy(dx + r * ld + 8 * j, &v, sizeof v);
+    }
+  }
+}
+
+// Whole strips of 32 columns, then one of 8–24; returns the columns done (a multiple of 8).
+NCL_AVX2 int64_t softmax_columns_avx2(const float* x, const int32_t* mask, float* y,
+                                      int64_t rows, int64_t cols, int64_t ld) {
+  int64_t c = 0;
+  for (; c + 32 <= cols; c += 32) softmax_column_strip<4>(x + c, mask, y + c, rows, ld);
+  switch ((cols - c) / 8) {
+    case 3: softmax_column_strip<3>(x + c, mask, y + c, rows, ld); return c + 24;
+    case 2: softmax_column_strip<2>(x + c, mask, y + c, rows, ld); return c + 16;
+    case 1: softmax_column_strip<1>(x + c, mask, y + c, rows, ld); return c + 8;
+    default: return c;
+  }
+}
+
+NCL_AVX2 int64_t softmax_columns_backward_avx2(const float* y, const float* dy, float* dx,
+                                               int64_t rows, int64_t cols, int64_t ld) {
+  int64_t c = 0;
+  for (; c + 32 <= cols; c += 32)
+    softmax_column_strip_backward<4>(y + c, dy + c, dx + c, rows, ld);
+  switch ((cols - c) / 8) {
+    case 3: softmax_column_strip_backward<3>(y + c, dy + c, dx + c, rows, ld); return c + 24;
+    case 2: softmax_column_strip_backward<2>(y + c, dy + c, dx + c, rows, ld); return c + 16;
+    case 1: softmax_column_strip_backward<1>(y + c, dy + c, dx + c, rows, ld); return c + 8;
+    default: return c;
+  }
+}
+
 bool has_avx2() {
   static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return ok;
@@ -245,6 +331,13 @@ void exp_avx2(const float*, float*, int64_t) {}
 void scale_row_avx2(float*, float, int64_t) {}
 void softmax_row_avx2(const float*, const int32_t*, float*, int64_t) {}
 void softmax_backward_row_avx2(const float*, const float*, float*, int64_t) {}
+int64_t softmax_columns_avx2(const float*, const int32_t*, float*, int64_t, int64_t, int64_t) {
+  return 0;
+}
+int64_t softmax_columns_backward_avx2(const float*, const float*, float*, int64_t, int64_t,
+                                      int64_t) {
+  return 0;
+}
 
 #endif
 
@@ -285,6 +378,32 @@ void softmax_backward_row(const float* y, const float* dy, float* dx, int64_t n)
   float dot = 0.0f;
   for (int64_t i = 0; i < n; ++i) dot += dy[i] * y[i];
   for (int64_t i = 0; i < n; ++i) dx[i] = y[i] * (dy[i] - dot);
+}
+
+void softmax_columns(const float* x, const int32_t* row_mask, float* y, int64_t rows, int64_t cols,
+                     int64_t ld) {
+  const int64_t done = has_avx2() ? softmax_columns_avx2(x, row_mask, y, rows, cols, ld) : 0;
+  for (int64_t c = done; c < cols; ++c) {  // the columns left, one at a time
+    float mx = -kInf, sum = 0.0f;
+    for (int64_t r = 0; r < rows; ++r)
+      if ((!row_mask || !row_mask[r]) && x[r * ld + c] > mx) mx = x[r * ld + c];
+    for (int64_t r = 0; r < rows; ++r) {
+      const bool zero = (row_mask && row_mask[r]) || mx == -kInf;
+      sum += y[r * ld + c] = zero ? 0.0f : std::exp(x[r * ld + c] - mx);
+    }
+    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    for (int64_t r = 0; r < rows; ++r) y[r * ld + c] *= inv;
+  }
+}
+
+void softmax_columns_backward(const float* y, const float* dy, float* dx, int64_t rows,
+                              int64_t cols, int64_t ld) {
+  const int64_t done = has_avx2() ? softmax_columns_backward_avx2(y, dy, dx, rows, cols, ld) : 0;
+  for (int64_t c = done; c < cols; ++c) {
+    float dot = 0.0f;
+    for (int64_t r = 0; r < rows; ++r) dot += dy[r * ld + c] * y[r * ld + c];
+    for (int64_t r = 0; r < rows; ++r) dx[r * ld + c] = y[r * ld + c] * (dy[r * ld + c] - dot);
+  }
 }
 
 bool exp_vector(const float* x, float* y, int64_t n) {

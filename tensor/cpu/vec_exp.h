@@ -26,6 +26,17 @@ void softmax_row(const float* x, const int32_t* mask, float* y, int64_t n);
 // output. dx may equal dy.
 void softmax_backward_row(const float* y, const float* dy, float* dx, int64_t n);
 
+// Softmax down the columns of x (rows × cols, row-major with leading dimension ld): column c is
+// one distribution over the rows whose row_mask entry is 0 (row_mask: nullptr or one int32 per
+// row). Masked rows and columns without an unmasked finite maximum give 0. x may equal y.
+void softmax_columns(const float* x, const int32_t* row_mask, float* y, int64_t rows, int64_t cols,
+                     int64_t ld);
+
+// dx = y ⊙ (dy − Σ_rows dy ⊙ y) column by column: softmax_columns' backward, y its output (0 on
+// masked rows, so no mask is needed). dx may equal dy.
+void softmax_columns_backward(const float* y, const float* dy, float* dx, int64_t rows,
+                              int64_t cols, int64_t ld);
+
 // y[i] = exp(x[i]) with the vector polynomial when the CPU has it (for tests); returns whether
 // it did (false: std::exp was used).
 bool exp_vector(const float* x, float* y, int64_t n);

@@ -3,7 +3,8 @@
 // meet in warp-shuffle reductions (max, then Σ exp(x - max)), so any row length works.
 //
 // Stability: subtract the row maximum over unmasked entries before exp. A fully masked row
-// yields 0 everywhere (never NaN) and zero gradient; its logsumexp is -inf.
+// yields 0 everywhere (never NaN) and zero gradient; its logsumexp is -inf. Softmax down the
+// columns (attention with the keys down the rows): one thread per column.
 #include <cmath>
 
 #include "tensor/backend.h"
@@ -118,6 +119,51 @@ __global__ void logsumexp_kernel(const T* x, const int32_t* mask, T* out, Softma
   if (lane == 0) out[r] = s.count == 0 ? minus_infinity<T>() : s.max + log(s.sum);
 }
 
+// Softmax down one column c of entry e: three passes down the rows.
+template <class T>
+__device__ void softmax_column(const T* x, const int32_t* mask, T* y, const ColumnSoftmaxArgs& a,
+                               int64_t e, int64_t c) {
+  const T* xc = x + e * a.rows * a.cols + c;
+  T* yc = y + e * a.rows * a.cols + c;
+  const int32_t* m = a.mask_rows > 0 ? mask + (e % a.mask_rows) * a.rows : nullptr;
+  T mx = minus_infinity<T>();
+  for (int64_t r = 0; r < a.rows; ++r)
+    if (!m || !m[r]) mx = xc[r * a.cols] > mx ? xc[r * a.cols] : mx;
+  const bool empty = mx == minus_infinity<T>();  // fully masked, as the CPU decides it
+  T sum = 0;
+  for (int64_t r = 0; r < a.rows; ++r) {
+    const T v = (empty || (m && m[r])) ? T(0) : exp(xc[r * a.cols] - mx);
+    yc[r * a.cols] = v;
+    sum += v;
+  }
+  const T inv = sum > T(0) ? T(1) / sum : T(0);
+  for (int64_t r = 0; r < a.rows; ++r) yc[r * a.cols] *= inv;
+}
+
+// One thread per (entry, column), neighbouring threads on neighbouring columns, so that each
+// row's loads coalesce.
+template <class T>
+__global__ void softmax_columns_kernel(const T* x, const int32_t* mask, T* y,
+                                       ColumnSoftmaxArgs a) {
+  for (int64_t i = flat_index(); i < a.entries * a.cols; i += flat_stride())
+    softmax_column(x, mask, y, a, i / a.cols, i % a.cols);
+}
+
+// dx = y ⊙ (dy − Σ_rows dy ⊙ y), one thread per (entry, column).
+template <class T>
+__global__ void softmax_columns_backward_kernel(const T* y, const T* dy, T* dx,
+                                                ColumnSoftmaxArgs a) {
+  for (int64_t i = flat_index(); i < a.entries * a.cols; i += flat_stride()) {
+    const int64_t start = (i / a.cols) * a.rows * a.cols + i % a.cols;
+    T dot = 0;
+    for (int64_t r = 0; r < a.rows; ++r) dot += dy[start + r * a.cols] * y[start + r * a.cols];
+    for (int64_t r = 0; r < a.rows; ++r) {
+      const int64_t j = start + r * a.cols;
+      dx[j] = y[j] * (dy[j] - dot);
+    }
+  }
+}
+
 const int32_t* mask_data(const Tensor& mask) {
   return mask.defined() ? static_cast<const int32_t*>(mask.raw_data()) : nullptr;
 }
@@ -153,6 +199,29 @@ void logsumexp_forward(const Tensor& x, const Tensor& mask, Tensor& out, const S
     logsumexp_kernel<T><<<row_grid(a.rows), kBlock, 0, stream()>>>(
         static_cast<const T*>(x.raw_data()), mask_data(mask), static_cast<T*>(out.raw_data()), a);
     CUDA_CHECK_LAUNCH("logsumexp_kernel");
+  });
+}
+
+void softmax_columns_forward(const Tensor& x, const Tensor& mask, Tensor& y,
+                             const ColumnSoftmaxArgs& a) {
+  if (a.entries * a.rows * a.cols == 0) return;
+  dispatch_float(x.dtype(), "softmax_columns_forward", [&](auto zero) {
+    using T = decltype(zero);
+    softmax_columns_kernel<T><<<flat_grid(a.entries * a.cols), kBlock, 0, stream()>>>(
+        static_cast<const T*>(x.raw_data()), mask_data(mask), static_cast<T*>(y.raw_data()), a);
+    CUDA_CHECK_LAUNCH("softmax_columns_kernel");
+  });
+}
+
+void softmax_columns_backward(const Tensor& y, const Tensor& dy, Tensor& dx,
+                              const ColumnSoftmaxArgs& a) {
+  if (a.entries * a.rows * a.cols == 0) return;
+  dispatch_float(y.dtype(), "softmax_columns_backward", [&](auto zero) {
+    using T = decltype(zero);
+    softmax_columns_backward_kernel<T><<<flat_grid(a.entries * a.cols), kBlock, 0, stream()>>>(
+        static_cast<const T*>(y.raw_data()), static_cast<const T*>(dy.raw_data()),
+        static_cast<T*>(dx.raw_data()), a);
+    CUDA_CHECK_LAUNCH("softmax_columns_backward_kernel");
   });
 }
 

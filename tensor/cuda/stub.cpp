@@ -47,6 +47,12 @@ void softmax_backward(const Tensor&, const Tensor&, const Tensor&, Tensor&, cons
 void logsumexp_forward(const Tensor&, const Tensor&, Tensor&, const SoftmaxArgs&) {
   no_cuda("logsumexp_forward");
 }
+void softmax_columns_forward(const Tensor&, const Tensor&, Tensor&, const ColumnSoftmaxArgs&) {
+  no_cuda("softmax_columns_forward");
+}
+void softmax_columns_backward(const Tensor&, const Tensor&, Tensor&, const ColumnSoftmaxArgs&) {
+  no_cuda("softmax_columns_backward");
+}
 void layer_norm_forward(const Tensor&, const Tensor&, const Tensor&, Tensor&, Tensor&, Tensor&,
                         int64_t, int64_t, double) {
   no_cuda("layer_norm_forward");
