@@ -35,7 +35,8 @@ Variable MAB::forward(const Variable& X, const Variable& Y, const Tensor& key_ma
             ")");
   // Head h is feature block h of Q, K, V; the products address it in place (no split copies).
   // Learned queries (ISAB's inducing points, PMA's seeds) come as one (1, Nq, D) set: project
-  // them once, then broadcast the projection over the batch.
+  // them once; on the CPU fold the key and value projections into them (see the header), else
+  // broadcast the projection over the batch.
   Variable Q = fc_q_.forward(X);  // (B or 1, Nq, D)
   // Scale by the full width D, as the reference code does (see the header).
   const double alpha = 1.0 / std::sqrt(double(dim_));
