@@ -9,7 +9,9 @@
 //   mog-k4 batches of B=10 with N in [300,600) and N = 500 (and B=100, N=1000 on the GPU):
 //   median forward+backward and full step time next to PyTorch's CPU figure
 //   (spec/performance.md), GEMM FLOPs per step, the fraction of the GEMM floor (GEMM FLOPs /
-//   sgemm rate / step time), peak RSS and the allocator's peak; DAC's step (B=100, whole batch
+//   sgemm rate / step time), peak RSS and the allocator's peak — also with ISAB's and PMA's
+//   shared queries unfolded (the reference computation; nn/attention.h), and the default
+//   step against that computation's GEMM floor; DAC's step (B=100, whole batch
 //   and micro-batches, min and anchored losses); DAC's clustering time per dataset on the first
 //   100 datasets of the mog-12 benchmark with the shipped checkpoint (or --dac CKPT), refined
 //   and not, with its GEMM FLOPs and fraction of the GEMM floor; NCP's training iteration
@@ -28,6 +30,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -41,6 +44,7 @@
 #include "models/registry.h"
 #include "nn/checkpoint.h"
 #include "models/set_transformer.h"
+#include "nn/attention.h"
 #include "nn/optim.h"
 #include "tensor/ops.h"
 
@@ -215,6 +219,7 @@ int main(int argc, char** argv) {
       double peer_seconds, peer_mib;
       int64_t micro_batch = 0;  // datasets per forward/backward (0: the whole batch)
       bool is_default = false;  // what `ncl train` runs on the CPU
+      bool unfolded = false;    // shared queries computed the reference way (nn/attention.h)
     };
     std::printf("\nSet Transformer training step (MoG loss + Adam), median of %d steps\n", steps);
     std::printf("%-28s %9s %9s %9s %8s %9s %9s\n", "configuration", "fwd+bwd", "step", "PyTorch",
@@ -223,8 +228,12 @@ int main(int argc, char** argv) {
     std::vector<Config> configs{{"B=10, N in [300,600)", 10, 300, 600, 0.043, 517, 0, !cpu},
                                 {"B=10, N in [300,600)", 10, 300, 600, 0.043, 517, 5, cpu},
                                 {"B=10, N in [300,600)", 10, 300, 600, 0.043, 517, 1},
+                                {"B=10, N in [300,600)", 10, 300, 600, 0.043, 517, 5, false, true},
                                 {"B=10, N = 500", 10, 500, 501, 0.068, 485, 0, !cpu},
-                                {"B=10, N = 500", 10, 500, 501, 0.068, 485, 5, cpu}};
+                                {"B=10, N = 500", 10, 500, 501, 0.068, 485, 5, cpu},
+                                {"B=10, N = 500", 10, 500, 501, 0.068, 485, 5, false, true}};
+    // Per setting: the default row's step and GEMM work, and the unfolded row's work.
+    std::map<std::string, double> default_step, default_flops, unfolded_flops;
     if (!cpu) configs.push_back({"B=100, N = 1000", 100, 1000, 1001, 2.88, 1536, 0, true});
     for (const Config& c : configs) {
       if (default_only && !c.is_default) continue;
@@ -233,13 +242,26 @@ int main(int argc, char** argv) {
       data::MogK4 generator(c.n_min, c.n_max);
       models::SetTransformer net(models::SetTransformerConfig{}, init);
       net.to(device);
+      nn::set_fold_shared_queries(!c.unfolded);
       StepTiming t = time_training_step(net, generator, c.batch, steps, batches, c.micro_batch);
+      nn::set_fold_shared_queries(true);
       double gflop = double(t.total_flops) / steps / 1e9;
       double fraction = double(t.total_flops) / (peak * 1e9) / t.total_seconds;
-      std::printf("%-28s %8.4fs %8.4fs %8.3fs %8.2f %9.2f %9.2f\n",
-                  row_label(c.setting, c.micro_batch, default_only).c_str(), t.fwd_bwd, t.step,
-                  c.peer_seconds, t.step / c.peer_seconds, gflop, fraction);
+      const std::string label = c.unfolded ? "  --micro-batch " + std::to_string(c.micro_batch) +
+                                                 ", unfolded"
+                                           : row_label(c.setting, c.micro_batch, default_only);
+      std::printf("%-28s %8.4fs %8.4fs %8.3fs %8.2f %9.2f %9.2f\n", label.c_str(), t.fwd_bwd,
+                  t.step, c.peer_seconds, t.step / c.peer_seconds, gflop, fraction);
+      if (c.is_default) {
+        default_step[c.setting] = t.total_seconds;
+        default_flops[c.setting] = double(t.total_flops);
+      }
+      if (c.unfolded) unfolded_flops[c.setting] = double(t.total_flops);
     }
+    for (const Config& c : configs)
+      if (c.unfolded && unfolded_flops.count(c.setting) && default_step.count(c.setting))
+        std::printf("%s: the default step against the unfolded GEMM work's floor: %.2f\n",
+                    c.setting, unfolded_flops[c.setting] / (peak * 1e9) / default_step[c.setting]);
   }
   if (only.empty() || only == "dac") {
     // DAC's training step (min loss, Gaussian density): spec/performance.md's configuration;

@@ -6,6 +6,13 @@
 #include "autograd/functions.h"
 
 namespace ncl::nn {
+namespace {
+bool fold_queries = true;
+}  // namespace
+
+void set_fold_shared_queries(bool on) { fold_queries = on; }
+bool fold_shared_queries() { return fold_queries; }
+
 MAB::MAB(int64_t dim_q, int64_t dim_k, int64_t dim, int64_t heads, bool ln, Rng& rng)
     : dim_(dim),
       heads_(heads),
@@ -43,7 +50,7 @@ Variable MAB::forward(const Variable& X, const Variable& Y, const Tensor& key_ma
   Variable O;
   // Shared queries, no more of them over all heads than features (so the folded scores are no
   // wider than K): ISAB's inducing points and PMA's seeds, not a single set's own points.
-  if (X.dim(0) == 1 && heads_ * X.dim(1) <= dim_ && Y.device() == Device::CPU) {
+  if (fold_queries && X.dim(0) == 1 && heads_ * X.dim(1) <= dim_ && Y.device() == Device::CPU) {
     O = attend_shared_queries(Q, Y, key_mask, alpha);
   } else {
     if (Q.dim(0) != Y.dim(0)) Q = broadcast_to(Q, {Y.dim(0), Q.dim(1), Q.dim(2)});

@@ -22,6 +22,8 @@
 // A_h Y and a small product per head. PMA's 4 seeds then cost 16 columns instead of two
 // 128-wide projections of every point, and ISAB's first attention loses its thin per-head
 // products. bk gets no gradient this way (in the reference its gradient is 0 up to rounding).
+// set_fold_shared_queries(false) turns the folding off (for comparisons: ncl_bench's
+// "unfolded" rows time the reference computation in the same run).
 #pragma once
 
 #include <memory>
@@ -30,6 +32,11 @@
 #include "nn/layers.h"
 
 namespace ncl::nn {
+
+// Whether MABs on the CPU fold the projections into shared queries (above; default true).
+// Not for flipping while another thread runs a forward.
+void set_fold_shared_queries(bool on);
+bool fold_shared_queries();
 
 class MAB : public Module {
  public:
