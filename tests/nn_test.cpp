@@ -213,7 +213,8 @@ TEST_CASE("MAB: shared queries folded or computed the reference way agree (F64)"
   mab.to(DType::F64);
   Tensor queries = random_tensor({1, 3, 6}, 121), keys = random_tensor({3, 7, 5}, 122);
   Tensor weights = random_tensor({3, 3, 8}, 123);
-  const Tensor mask = mask_of({0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1, 0, 1, 1, 1, 1, 1, 1, 1}, 3, 7);
+  const Tensor mask =
+      mask_of({0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1, 0, 1, 1, 1, 1, 1, 1, 1}, 3, 7);
   for (const Tensor& key_mask : {Tensor(), mask}) {
     INFO((key_mask.defined() ? "with a key mask" : "without a mask"));
     std::vector<Tensor> out, dqueries, dkeys;
