@@ -81,7 +81,7 @@ Variable MAB::attend_shared_queries(const Variable& Q, const Variable& Y, const 
   Variable AYh = reshape(permute(reshape(AY, {B, H, Nq, dk}), {1, 0, 2, 3}), {H, B * Nq, dk});
   Variable Oh = matmul(AYh, reshape(fc_v_.weight, {H, dh, dk}), false, true);
   Variable O = reshape(permute(reshape(Oh, {H, B, Nq, dh}), {1, 2, 0, 3}), {B, Nq, dim_});
-  if (fc_v_.bias.defined()) {  // + (A_h 1) bv_h
+  if (fc_v_.bias.defined() && Y.dim(1) > 0) {  // + (A_h 1) bv_h; no keys: A_h 1 = 0
     if (!key_mask.defined()) {
       O = O + fc_v_.bias;  // every query has keys: A_h 1 = 1
     } else {

@@ -246,4 +246,14 @@ TEST_CASE("MAB: shared queries folded or computed the reference way agree (F64)"
       require_close(grads[0], grads[1], 1e-12, 1e-13);
     }
   }
+  SECTION("sets without points: no attention, O = Q + rFF(Q) either way") {
+    std::vector<Tensor> out;
+    for (bool fold : {true, false}) {
+      set_fold_shared_queries(fold);
+      out.push_back(mab.forward(Variable(queries), Variable(Tensor::zeros({2, 0, 5}, DType::F64)))
+                        .value());
+      set_fold_shared_queries(true);
+    }
+    require_close(out[0], out[1], 1e-14, 1e-14);
+  }
 }
