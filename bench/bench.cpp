@@ -257,8 +257,10 @@ int main(int argc, char** argv) {
     }
     for (const Config& c : configs)
       if (c.unfolded && unfolded_flops.count(c.setting) && default_step.count(c.setting))
-        std::printf("%s: the default step against the unfolded GEMM work's floor: %.2f\n",
-                    c.setting, unfolded_flops[c.setting] / (peak * 1e9) / default_step[c.setting]);
+        std::printf("%s: the default step against the model's GEMM floor (the unfolded "
+                    "computation's %.2f GFLOP a step): %.2f\n", c.setting,
+                    unfolded_flops[c.setting] / steps / 1e9,
+                    unfolded_flops[c.setting] / (peak * 1e9) / default_step[c.setting]);
   }
   if (only.empty() || only == "dac") {
     // DAC's training step (min loss, Gaussian density): spec/performance.md's configuration;
