@@ -39,6 +39,17 @@ int main(int argc, char** argv) {
                    what.substr(0, what.size() - given.size()).c_str());
       return 2;
     }
+    // CLI11 checks required options before unknown ones: `ncl train --bogus` would be told
+    // only that --out is missing. Name what was not understood first.
+    for (auto& [sub, run] : commands)
+      if (dynamic_cast<const CLI::RequiredError*>(&e) && sub->parsed() &&
+          !sub->remaining().empty()) {
+        std::string extras;
+        for (const std::string& arg : sub->remaining()) extras += " " + arg;
+        std::fprintf(stderr, "The following arguments were not expected:%s\n"
+                             "Run with --help for more information.\n", extras.c_str());
+        return 2;
+      }
     int code = app.exit(e);
     return code == 0 ? 0 : 2;
   } catch (const ncl::Error& e) {

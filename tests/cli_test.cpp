@@ -48,6 +48,13 @@ TEST_CASE("ncl: bad input and bad usage give one clear line and a non-zero exit"
     Run r = run_ncl("info --no-such-flag x");
     REQUIRE(r.code == 2);
   }
+  SECTION("an unknown flag is named even when a required option is missing too") {
+    Run r = run_ncl("train --no-such-flag 1");
+    INFO(r.output);
+    REQUIRE(r.code == 2);
+    REQUIRE_THAT(r.output, Catch::StartsWith("The following arguments were not expected") &&
+                               Catch::Contains("--no-such-flag"));
+  }
   SECTION("no subcommand: exit 2") { REQUIRE(run_ncl("").code == 2); }
   SECTION("--help: exit 0") {
     Run r = run_ncl("--help");
