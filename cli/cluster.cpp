@@ -20,6 +20,7 @@
 #include "data/metrics.h"
 #include "data/points.h"
 #include "tensor/error.h"
+#include "tensor/file_write.h"
 
 namespace ncl::cli {
 
@@ -108,6 +109,10 @@ void warn_if_far_out(const std::vector<double>& standardized, const std::string&
 int run_cluster(const ClusterOptions& o) {
   apply_threads(o.threads);
   std::string model_path = o.model.empty() ? default_checkpoint_path() : o.model;
+  check_outputs_apart({{"INPUT", o.input}, {"--model", model_path}, {"--labels", o.labels}},
+                      {{"--out", o.out}, {"--plot", o.plot}});
+  for (const std::string& path : {o.out, o.plot})
+    if (!path.empty() && path != "-") check_writable(path);
   Device device = parse_device(o.device);
   LoadedModel loaded = load_trained_model(model_path);
   loaded.model->to(device);

@@ -1,14 +1,19 @@
 #include "cli/common.h"
 
 #include <cstdio>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
 #include <cstdlib>
-#include <fstream>
+#include <cstring>
+#include <filesystem>
 #include <map>
 #include <memory>
 
 #include "models/registry.h"
 #include "nn/checkpoint.h"
 #include "tensor/error.h"
+#include "tensor/file_write.h"
 #include "tensor/ops.h"
 
 namespace ncl::cli {
@@ -85,7 +90,7 @@ void add_device_options(CLI::App* sub, std::string& device, int& threads) {
   sub->add_option("--device", device, "cpu or cuda (default cpu)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   sub->add_option("--threads", threads, "CPU threads (default: all cores; fewer on a busy machine)")
-      ->check(non_negative_number());
+      ->check(whole_number(0, kMaxThreads));
 }
 
 void add_inference_options(CLI::App* sub, models::InferenceOptions& options) {
@@ -121,7 +126,8 @@ void add_inference_options(CLI::App* sub, models::InferenceOptions& options) {
       ->check(positive_number());
   sub->add_option("--inference-seed", options.seed,
                   "seed of the points' reading order and draws (ncp) or anchors (anchored dac) "
-                  "(default 0)");
+                  "(default 0)")
+      ->check(seed_number());
 }
 
 Device parse_device(const std::string& name) {
@@ -138,16 +144,41 @@ Device parse_device(const std::string& name) {
 void write_text_file(const std::string& path, const std::string& text) {
   if (path.empty() || path == "-") {
     std::fwrite(text.data(), 1, text.size(), stdout);
+    NCL_CHECK(std::fflush(stdout) == 0 && !std::ferror(stdout),
+              "cannot write to standard output (", std::strerror(errno), ")");
     return;
   }
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    NCL_CHECK(out.good(), "cannot write ", tmp);
-    out << text;
-    NCL_CHECK(out.good(), "error while writing ", tmp);
+  write_file_atomically(path, {text});
+}
+
+namespace {
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  if (std::filesystem::equivalent(a, b, ec) && !ec) return true;
+  std::error_code ea, eb;
+  const auto ca = std::filesystem::weakly_canonical(std::filesystem::absolute(a), ea);
+  const auto cb = std::filesystem::weakly_canonical(std::filesystem::absolute(b), eb);
+  return !ea && !eb && ca == cb;
+}
+}  // namespace
+
+void check_outputs_apart(const std::vector<NamedPath>& inputs,
+                         const std::vector<NamedPath>& outputs) {
+  auto skipped = [](const std::string& path) { return path.empty() || path == "-"; };
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const NamedPath& out = outputs[i];
+    if (skipped(out.path)) continue;
+    std::error_code ec;
+    for (const NamedPath& in : inputs)
+      if (!skipped(in.path) && std::filesystem::is_regular_file(in.path, ec) &&
+          same_file(out.path, in.path))
+        throw Error(detail::str(out.flag, " ", out.path, " is the ", in.flag, " file: writing it "
+                                "would destroy it; HINT: write to another file"));
+    for (size_t j = 0; j < i; ++j)
+      if (!skipped(outputs[j].path) && same_file(out.path, outputs[j].path))
+        throw Error(detail::str(out.flag, " and ", outputs[j].flag, " name the same file (",
+                                out.path, "); HINT: give each output its own file"));
   }
-  NCL_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename ", tmp, " to ", path);
 }
 
 void apply_threads(int threads) {
@@ -162,7 +193,9 @@ CLI::Validator number_check(bool (*ok)(double), const std::string& requirement,
       [ok, requirement](std::string& input) -> std::string {
         double value = 0.0;
         if (!CLI::detail::lexical_cast(input, value)) return "'" + input + "' is not a number";
-        return ok(value) ? "" : "must be " + requirement + ", got " + input;
+        // No option takes infinity, NaN or a count beyond doubles' whole numbers (2^53).
+        const bool usable = std::isfinite(value) && std::abs(value) <= 9007199254740992.0;
+        return usable && ok(value) ? "" : "must be " + requirement + ", got " + input;
       },
       name, name);
 }
@@ -174,6 +207,32 @@ CLI::Validator positive_number() {
 
 CLI::Validator non_negative_number() {
   return number_check([](double v) { return v >= 0.0; }, ">= 0", "NONNEGATIVE");
+}
+
+CLI::Validator whole_number(int64_t lo, int64_t hi) {
+  const std::string range = "a whole number from " + std::to_string(lo) + " to " +
+                            std::to_string(hi);
+  return CLI::Validator(
+      [lo, hi, range](std::string& input) -> std::string {
+        int64_t value = 0;
+        const char* end = input.data() + input.size();
+        auto [p, error] = std::from_chars(input.data(), end, value);
+        const bool ok = !input.empty() && error == std::errc() && p == end;
+        return ok && value >= lo && value <= hi ? "" : "must be " + range + ", got " + input;
+      },
+      "INT in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]", "WHOLE");
+}
+
+CLI::Validator seed_number() {
+  return CLI::Validator(
+      [](std::string& input) -> std::string {
+        uint64_t value = 0;
+        const char* end = input.data() + input.size();
+        auto [p, error] = std::from_chars(input.data(), end, value);
+        const bool ok = !input.empty() && error == std::errc() && p == end;
+        return ok ? "" : "must be a whole number from 0 to 18446744073709551615, got " + input;
+      },
+      "SEED", "SEED");
 }
 
 }  // namespace ncl::cli

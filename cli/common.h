@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "data/generator.h"
 #include "data/standardize.h"
@@ -44,6 +45,17 @@ const std::string& command_line();
 // file; "" or "-" writes to stdout.
 void write_text_file(const std::string& path, const std::string& text);
 
+// A file named on the command line, with the flag that named it ("--out", "INPUT").
+struct NamedPath {
+  std::string flag, path;
+};
+// Refuses, before any work, an output that is one of the existing input files or another output
+// (the same file by any name: a link, "./x"), since writing it would destroy what the run reads
+// or writes. Empty paths and "-" (stdin/stdout) are skipped; inputs that are not files (a
+// generator's name) too.
+void check_outputs_apart(const std::vector<NamedPath>& inputs,
+                         const std::vector<NamedPath>& outputs);
+
 // Sets the CPU thread count when threads > 0.
 void apply_threads(int threads);
 
@@ -58,7 +70,18 @@ Device parse_device(const std::string& name);
 
 // Option checks whose messages read well ("--steps: 'abc' is not a number", "--steps: must be
 // > 0, got -3"); CLI11's PositiveNumber prints its range as a 300-digit number.
+// Both refuse infinity, NaN and magnitudes beyond 2^53.
 CLI::Validator positive_number();
 CLI::Validator non_negative_number();
+// An integer in [lo, hi], written as one ("1e3" and "2.5" are refused).
+CLI::Validator whole_number(int64_t lo, int64_t hi);
+// A seed: a whole number in [0, 2^64), no sign ("-1" would wrap round to 2^64 − 1).
+CLI::Validator seed_number();
+
+// --threads' ceiling: far above any core count ncl runs on, far below what makes the thread
+// libraries fail (tens of thousands).
+constexpr int kMaxThreads = 1024;
+// --datasets' ceiling: a benchmark is held in memory (100,000 of mog-12's datasets: ~1.6 GB).
+constexpr int64_t kMaxDatasets = 100000;
 
 }  // namespace ncl::cli

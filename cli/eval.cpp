@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/scoring.h"
+#include "tensor/file_write.h"
 
 namespace ncl::cli {
 
@@ -26,6 +27,10 @@ struct EvalOptions {
 int run_eval(const EvalOptions& o) {
   apply_threads(o.threads);
   std::string model_path = o.model.empty() ? default_checkpoint_path() : o.model;
+  check_outputs_apart({{"--data", o.source.data}, {"--model", model_path},
+                       {"--labels", o.source.labels}},
+                      {{"--per-dataset", o.per_dataset}});
+  if (!o.per_dataset.empty()) check_writable(o.per_dataset);
   Device device = parse_device(o.device);
   LoadedModel loaded = load_trained_model(model_path);
   loaded.model->to(device);
@@ -63,8 +68,9 @@ Runner add_eval(CLI::App& app) {
                       "(.safetensors), or a labeled CSV/NPY file as one dataset")
       ->required();
   sub->add_option("--datasets", o->source.datasets, "score the first M datasets (default 1000)")
-      ->check(positive_number());
-  sub->add_option("--seed", o->source.seed, "seed of a generated benchmark (default 0)");
+      ->check(whole_number(1, kMaxDatasets));
+  sub->add_option("--seed", o->source.seed, "seed of a generated benchmark (default 0)")
+      ->check(seed_number());
   sub->add_option("--format", o->format, "text or json")->check(CLI::IsMember({"text", "json"}));
   sub->add_option("--label-column", o->source.label_column, "label column of a CSV file (default -1, last)");
   sub->add_option("--labels", o->source.labels, "labels of an NPY file (1-D integer .npy)");

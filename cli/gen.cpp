@@ -7,6 +7,7 @@
 #include "cli/common.h"
 #include "data/benchmark.h"
 #include "tensor/error.h"
+#include "tensor/file_write.h"
 
 namespace ncl::cli {
 
@@ -37,6 +38,9 @@ std::string dataset_csv(const data::Dataset& d) {
 int run_gen(const GenOptions& o) {
   auto generator = data::make_generator(o.data);
   bool csv = o.out.ends_with(".csv");
+  NCL_CHECK(csv || o.out.ends_with(".safetensors"), "--out ", o.out, ": a benchmark is written "
+            "as FILE.safetensors, one dataset as FILE.csv");
+  check_writable(o.out);
   NCL_CHECK(!csv || o.datasets == 1, "a CSV holds one dataset; use --datasets 1, or write a "
                                      "benchmark with --out FILE.safetensors");
   data::Benchmark bench = data::generate_benchmark(
@@ -59,12 +63,13 @@ Runner add_gen(CLI::App& app) {
       "gen", "Generate datasets: a benchmark file (.safetensors) or one dataset as CSV");
   sub->add_option("--data", o->data, "generator: " + generator_list())->required();
   sub->add_option("--datasets", o->datasets, "number of datasets (default 1000)")
-      ->check(positive_number());
+      ->check(whole_number(1, kMaxDatasets));
   sub->add_option("--batch", o->batch,
                   "datasets per draw; a draw shares N (default 10; 1 for crp-mog, whose draws "
                   "share the partition)")
       ->check(positive_number());
-  sub->add_option("--seed", o->seed, "seed (default 0)");
+  sub->add_option("--seed", o->seed, "seed (default 0)")
+      ->check(seed_number());
   sub->add_option("--out", o->out, "output: FILE.safetensors (benchmark) or FILE.csv (one dataset)")
       ->required();
   return [o]() { return run_gen(*o); };

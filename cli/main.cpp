@@ -6,8 +6,10 @@
 //   ncl eval     score a model on a benchmark (cli/eval.cpp)
 //   ncl gen      write generated datasets (cli/gen.cpp)
 //   ncl info     describe a checkpoint (cli/info.cpp)
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <string>
 
@@ -30,7 +32,13 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
     for (auto& [sub, run] : commands)
-      if (sub->parsed()) return run();
+      if (sub->parsed()) {
+        const int code = run();
+        // Output lost on the way (a full disk behind stdout) is an error, not a success.
+        NCL_CHECK(std::fflush(stdout) == 0 && !std::ferror(stdout),
+                  "cannot write to standard output (", std::strerror(errno), ")");
+        return code;
+      }
   } catch (const CLI::ParseError& e) {
     // CLI11 names a flag that was given a value (`--no-refine=0`) without its dashes.
     const std::string what = e.what(), given = " was given a disallowed flag override";

@@ -32,6 +32,7 @@
 #include "nn/divergence.h"
 #include "nn/optim.h"
 #include "tensor/error.h"
+#include "tensor/file_write.h"
 
 namespace ncl::cli {
 
@@ -139,6 +140,13 @@ int run_train(TrainOptions& o, CLI::App& sub) {
       if (sub.count(flag) > 0) throw CLI::ValidationError(flag, "needs --eval-data");
   if (!o.keep_best.empty() && o.keep_best == o.out)
     throw CLI::ValidationError("--keep-best", "must name a file other than --out");
+  // --resume may name --out (a run continued in place); nothing else it reads is overwritten,
+  // and a place that cannot take the checkpoint is found now, not after the training.
+  check_outputs_apart({{"--data", o.data}, {"--labels", o.labels}, {"--eval-data", o.eval.data}},
+                      {{"--out", o.out}, {"--keep-best", o.keep_best}});
+  check_outputs_apart({{"--resume", o.resume}}, {{"--keep-best", o.keep_best}});
+  check_writable(o.out);
+  if (!o.keep_best.empty()) check_writable(o.keep_best);
   const int64_t eval_every = o.eval_every > 0 ? o.eval_every : o.checkpoint_every;
   apply_threads(o.threads);
   Run run;
@@ -206,6 +214,11 @@ int run_train(TrainOptions& o, CLI::App& sub) {
     data = open_training_data(run.data, run.label_column, run.labels,
                               models::training_episodes(run.model, run.config), &resumed);
   }
+  for (auto [flag, value] : {std::pair{"--steps", o.steps}, std::pair{"--until", o.until}})
+    if (!o.resume.empty() && sub.count(flag) > 0 && value <= run.step)
+      throw CLI::ValidationError(flag, "the checkpoint is already at step " +
+                                           std::to_string(run.step) + "; " + flag + " counts "
+                                           "from the run's start, so ask for more than that");
   if (o.steps > 0) run.recipe.steps = o.steps;
   if (o.batch > 0) run.recipe.batch = o.batch;
   if (o.lr > 0) run.recipe.lr = o.lr;
@@ -453,7 +466,8 @@ Runner add_train(CLI::App& app) {
                   "batch. Default: the model's recipe on the CPU (dac 2, set-transformer 5, "
                   "ncp 32), 0 on cuda")
       ->check(non_negative_number());
-  sub->add_option("--seed", o->seed, "seed for initial weights and data (default 0)");
+  sub->add_option("--seed", o->seed, "seed for initial weights and data (default 0)")
+      ->check(seed_number());
   sub->add_option("--config", o->config, "model configuration overrides as JSON, e.g. '{\"dim\": 64}'");
   add_device_options(sub, o->device, o->threads);
   sub->add_option("--out", o->out, "checkpoint to write (atomically, every --checkpoint-every steps)")
@@ -472,7 +486,7 @@ Runner add_train(CLI::App& app) {
                   "CSV (the training file's --label-column)");
   sub->add_option("--eval-datasets", o->eval.datasets,
                   "score the first M held-out datasets (default 100)")
-      ->check(positive_number());
+      ->check(whole_number(1, kMaxDatasets));
   sub->add_option("--eval-every", o->eval_every, "steps between held-out scores (default: --checkpoint-every)")
       ->check(positive_number());
   sub->add_option("--eval-metric", o->eval_metric,

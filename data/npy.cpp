@@ -1,8 +1,5 @@
 #include "data/npy.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <bit>
 #include <cerrno>
@@ -13,6 +10,8 @@
 #include <fstream>
 #include <string_view>
 #include <vector>
+
+#include "tensor/file_write.h"
 
 namespace ncl::data {
 namespace {
@@ -146,39 +145,6 @@ int64_t load(const unsigned char* p) {
   return int64_t(value);
 }
 
-void write_all(int fd, const void* data, size_t bytes, const std::string& path) {
-  const char* p = static_cast<const char*>(data);
-  while (bytes > 0) {
-    ssize_t n = ::write(fd, p, bytes);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw Error(str(path, ": write failed (", std::strerror(errno), ")"));
-    p += n;
-    bytes -= size_t(n);
-  }
-}
-
-// Writes head then data to "<path>.tmp.<pid>", fsyncs it and renames it over path.
-void write_atomically(const std::string& path, const std::string& head, const void* data,
-                      size_t bytes) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw Error(str(path, ": cannot write (", std::strerror(errno), ")"));
-  try {
-    write_all(fd, head.data(), head.size(), path);
-    write_all(fd, data, bytes, path);
-    if (::fsync(fd) != 0) throw Error(str(path, ": fsync failed (", std::strerror(errno), ")"));
-  } catch (...) {
-    ::close(fd);
-    std::remove(tmp.c_str());
-    throw;
-  }
-  if (::close(fd) != 0 || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int error = errno;
-    std::remove(tmp.c_str());
-    throw Error(str(path, ": cannot write (", std::strerror(error), ")"));
-  }
-}
-
 }  // namespace
 
 Tensor read_npy(const std::string& path) {
@@ -272,7 +238,9 @@ void write_npy(const std::string& path, const Tensor& tensor) {
   header += '\n';
   std::string head(kMagic, 6);
   head += {'\x01', '\x00', char(header.size() & 0xff), char(header.size() >> 8)};
-  write_atomically(path, head + header, host.raw_data(), host.nbytes());
+  head += header;
+  const std::string_view data(static_cast<const char*>(host.raw_data()), size_t(host.nbytes()));
+  write_file_atomically(path, {head, data});
 }
 
 }  // namespace ncl::data

@@ -20,8 +20,8 @@ namespace ncl::data {
 Tensor read_npy(const std::string& path);
 
 // Writes an F32, F64 or I32 tensor of rank 1 or 2 (copied to the CPU first) as NPY version 1.0,
-// its header padded with spaces and a final '\n' so the data starts 64-byte aligned. Atomic:
-// writes "<path>.tmp.<pid>", fsyncs it, then renames it over `path`.
+// its header padded with spaces and a final '\n' so the data starts 64-byte aligned. Atomic
+// (tensor/file_write.h).
 void write_npy(const std::string& path, const Tensor& tensor);
 
 }  // namespace ncl::data

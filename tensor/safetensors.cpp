@@ -1,14 +1,14 @@
 #include "tensor/safetensors.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
-#include <tuple>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <tuple>
 #include <nlohmann/json.hpp>
+
+#include "tensor/file_write.h"
 
 namespace ncl {
 namespace {
@@ -24,16 +24,6 @@ DType parse_dtype(const std::string& name, const std::string& path, const std::s
   if (name == "I32") return DType::I32;
   throw Error(detail::str(path, ": tensor '", tensor, "' has dtype ", name,
                           "; ncl reads F32, F64 and I32"));
-}
-
-void write_all(int fd, const void* data, size_t bytes, const std::string& path) {
-  const char* p = static_cast<const char*>(data);
-  while (bytes > 0) {
-    ssize_t n = ::write(fd, p, bytes);
-    if (n < 0) throw Error(detail::str(path, ": write failed: ", std::strerror(errno)));
-    p += n;
-    bytes -= size_t(n);
-  }
 }
 
 }  // namespace
@@ -64,34 +54,17 @@ void save_safetensors(const std::string& path, const TensorFile& file) {
   unsigned char length[8];
   for (int i = 0; i < 8; ++i) length[i] = static_cast<unsigned char>(n >> (8 * i));
 
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw Error(detail::str(path, ": cannot write checkpoint: ", std::strerror(errno)));
-  try {
-    write_all(fd, length, 8, path);
-    write_all(fd, text.data(), text.size(), path);
-    for (const Tensor& t : host) write_all(fd, t.raw_data(), t.nbytes(), path);
-    if (::fsync(fd) != 0) throw Error(detail::str(path, ": fsync failed: ", std::strerror(errno)));
-  } catch (...) {
-    ::close(fd);
-    std::remove(tmp.c_str());
-    throw;
-  }
-  ::close(fd);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error(detail::str(path, ": cannot replace checkpoint: ", std::strerror(errno)));
-  }
-  // Make the rename itself durable.
-  std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
-  int dir_fd = ::open(dir.empty() ? "/" : dir.c_str(), O_RDONLY);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
+  std::vector<std::string_view> parts{
+      std::string_view(reinterpret_cast<const char*>(length), 8), text};
+  for (const Tensor& t : host)
+    parts.emplace_back(static_cast<const char*>(t.raw_data()), size_t(t.nbytes()));
+  write_file_atomically(path, parts);
 }
 
 TensorFile load_safetensors(const std::string& path) {
+  std::error_code ignored;
+  if (std::filesystem::is_directory(path, ignored))
+    throw Error(detail::str(path, ": is a directory, not a checkpoint or benchmark file"));
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw Error(detail::str(path, ": cannot open (", std::strerror(errno), ")"));
   uint64_t size = uint64_t(in.tellg());
@@ -99,8 +72,9 @@ TensorFile load_safetensors(const std::string& path) {
   const std::string hint = "; HINT: is this an ncl checkpoint or benchmark file (safetensors)? It "
                            "may be truncated or another kind of file";
   if (size < 8) throw Error(detail::str(path, ": file is ", size, " bytes, too short", hint));
-  unsigned char length[8];
+  unsigned char length[8] = {};
   in.read(reinterpret_cast<char*>(length), 8);
+  if (!in) throw Error(detail::str(path, ": cannot read (", std::strerror(errno), ")"));
   uint64_t n = 0;
   for (int i = 0; i < 8; ++i) n |= uint64_t(length[i]) << (8 * i);
   if (n < 2 || n > kMaxHeaderBytes || n > size - 8)

@@ -83,3 +83,87 @@ TEST_CASE("ncl: --device is checked before any work", "[cli]") {
     REQUIRE(std::count(r.output.begin(), r.output.end(), '\n') == 1);
   }
 }
+
+TEST_CASE("ncl: flag values out of range are refused before any work", "[cli]") {
+  require_refused({
+      {"train --threads 65535 --out x.safetensors", 2, "from 0 to 1024"},
+      {"cluster --threads -1 x.csv", 2, "from 0 to 1024"},
+      {"eval --datasets 99999999999999", 2, "from 1 to 100000"},
+      {"eval --datasets 2.5", 2, "whole number"},
+      {"gen --data mog --datasets 0 --out x.safetensors", 2, "from 1 to 100000"},
+      {"gen --data mog --seed -1 --out x.safetensors", 2, "--seed"},
+      {"train --seed 99999999999999999999999 --out x.safetensors", 2, "--seed"},
+      {"cluster --inference-seed -5 x.csv", 2, "--inference-seed"},
+      {"train --lr inf --out x.safetensors", 2, "--lr"},
+      {"train --lr nan --out x.safetensors", 2, "--lr"},
+      {"train --steps 1e300 --out x.safetensors", 2, "--steps"},
+  });
+}
+
+TEST_CASE("ncl: an output never overwrites an input, and a failed write is an error",
+          "[cli]") {
+  const std::string csv = temp_file("apart.csv");
+  std::ofstream(csv) << "x,y,label\n0,0,0\n0.1,0,0\n5,5,1\n5.1,5,1\n";
+  const std::string before = read_text(csv);
+  SECTION("the input as --out or --plot") {
+    for (const std::string flag : {"-o ", "--plot "}) {
+      Run r = run_ncl("cluster " + csv + " --label-column label " + flag + csv);
+      INFO(r.output);
+      REQUIRE(r.code == 1);
+      REQUIRE_THAT(r.output, Catch::Contains("is the INPUT file"));
+      REQUIRE(read_text(csv) == before);
+    }
+  }
+  SECTION("--out and --plot the same file under two names") {
+    const std::string out = temp_file("same.out");
+    const std::string dir = std::filesystem::path(out).parent_path().string();
+    Run r = run_ncl("cluster " + csv + " --label-column label -o " + out + " --plot " + dir +
+                    "/./same.out");
+    REQUIRE(r.code == 1);
+    REQUIRE_THAT(r.output, Catch::Contains("name the same file"));
+    REQUIRE_FALSE(std::filesystem::exists(out));
+  }
+  SECTION("training onto its own data file") {
+    Run r = run_ncl("train --data " + csv + " --label-column label --steps 1 --out " + csv);
+    REQUIRE(r.code == 1);
+    REQUIRE_THAT(r.output, Catch::Contains("is the --data file"));
+    REQUIRE(read_text(csv) == before);
+  }
+  SECTION("a directory, or a missing one: one line, nothing left behind") {
+    const std::string dir = temp_file("a-directory");
+    std::filesystem::create_directories(dir);
+    Run r = run_ncl("cluster " + csv + " --label-column label -o " + dir);
+    REQUIRE(r.code == 1);
+    REQUIRE_THAT(r.output, Catch::Contains("it is a directory"));
+    for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::path(dir).parent_path()))
+      REQUIRE(entry.path().filename().string().find("a-directory.tmp") == std::string::npos);
+    Run missing = run_ncl("train --steps 1 --out " + dir + "/no/such/x.safetensors");
+    REQUIRE(missing.code == 1);
+    REQUIRE_THAT(missing.output, Catch::Contains("no directory"));
+    REQUIRE_THAT(missing.output, !Catch::Contains("step"));  // refused before training
+  }
+  SECTION("a symbolic link: its target is written, the link stays") {
+    const std::string target = temp_file("link-target.csv"), link = temp_file("link.csv");
+    std::ofstream(target) << "old\n";
+    std::filesystem::remove(link);
+    std::filesystem::create_symlink(target, link);
+    Run r = run_ncl("cluster " + csv + " --label-column label -o " + link);
+    REQUIRE(r.code == 0);
+    REQUIRE(std::filesystem::is_symlink(link));
+    REQUIRE(read_text(target).starts_with("label\n"));
+  }
+  SECTION("a device is written in place; a full one is an error") {
+    REQUIRE(run_ncl("cluster " + csv + " --label-column label -o /dev/null").code == 0);
+    REQUIRE(std::filesystem::is_character_file("/dev/null"));
+    if (!std::filesystem::is_character_file("/dev/full")) {
+      WARN("no /dev/full here: the full-disk cases are not run");
+      return;
+    }
+    Run file = run_ncl("cluster " + csv + " --label-column label -o /dev/full");
+    REQUIRE(file.code == 1);
+    REQUIRE_THAT(file.output, Catch::Contains("No space left"));
+    REQUIRE(std::filesystem::is_character_file("/dev/full"));
+    Run out = run_shell(std::string(NCL_BINARY) + " cluster " + csv + " --label-column label > /dev/full 2>&1");
+    REQUIRE(out.code == 1);
+  }
+}

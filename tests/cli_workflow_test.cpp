@@ -325,6 +325,14 @@ TEST_CASE("ncl train: Ctrl-C saves a resumable checkpoint and exits 130", "[cli]
   const long step = std::stol(m[1]);
   REQUIRE(step > 0);
 
+  // --steps and --until count from the run's start: at or below the checkpoint's step they
+  // are refused, not run as nothing.
+  for (const std::string flag : {" --steps ", " --until "}) {
+    Run behind = run_ncl("train --resume " + ckpt + " --out " + ckpt + flag + std::to_string(step));
+    INFO(behind.output);
+    REQUIRE(behind.code == 2);
+    REQUIRE_THAT(behind.output, Contains("already at step " + std::to_string(step)));
+  }
   const std::string target = std::to_string(step + 2);
   Run resume = run_ncl("train --resume " + ckpt + " --out " + ckpt + " --steps " + target);
   INFO(resume.output);
