@@ -126,6 +126,7 @@ int run_cluster(const ClusterOptions& o) {
   models::InferenceOptions inference = o.inference;
   inference.progress = progress_printer("cluster");
   models::ClusterResult result = loaded.model->cluster(x, inference);
+  models::require_finite(result, o.input);
   const int clusters = data::count_clusters(result.labels);
   std::optional<data::GaussianMixture> components;
   if (result.mixture) components = loaded.standardizer.unapply(*result.mixture);

@@ -48,16 +48,23 @@ int main(int argc, char** argv) {
       return 2;
     }
     // CLI11 checks required options before unknown ones: `ncl train --bogus` would be told
-    // only that --out is missing. Name what was not understood first.
-    for (auto& [sub, run] : commands)
-      if (dynamic_cast<const CLI::RequiredError*>(&e) && sub->parsed() &&
-          !sub->remaining().empty()) {
-        std::string extras;
-        for (const std::string& arg : sub->remaining()) extras += " " + arg;
-        std::fprintf(stderr, "The following arguments were not expected:%s\n"
-                             "Run with --help for more information.\n", extras.c_str());
+    // only that --out is missing, `ncl frobnicate` that a subcommand is. Name what was not
+    // understood first.
+    const std::vector<std::string> extras = app.remaining(true);
+    if (dynamic_cast<const CLI::RequiredError*>(&e) && !extras.empty()) {
+      bool any_sub = false;
+      for (auto& [sub, run] : commands) any_sub = any_sub || sub->parsed();
+      if (!any_sub && !extras.front().starts_with("-")) {
+        std::fprintf(stderr, "unknown subcommand '%s' (train, cluster, eval, gen, info)\n"
+                             "Run with --help for more information.\n", extras.front().c_str());
         return 2;
       }
+      std::string list;
+      for (const std::string& arg : extras) list += " " + arg;
+      std::fprintf(stderr, "The following arguments were not expected:%s\n"
+                           "Run with --help for more information.\n", list.c_str());
+      return 2;
+    }
     int code = app.exit(e);
     return code == 0 ? 0 : 2;
   } catch (const ncl::Error& e) {

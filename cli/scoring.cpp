@@ -120,6 +120,7 @@ nlohmann::json score_model(models::ClusteringModel& model, const data::Standardi
       try {
         const auto start = Clock::now();
         models::ClusterResult r = model.cluster(inputs[size_t(i)], inference);
+        models::require_finite(r, source.data + ", dataset " + std::to_string(i));
         Clustered& c = done[size_t(i)];
         c.seconds = std::chrono::duration<double>(Clock::now() - start).count();
         c.labels = std::move(r.labels);

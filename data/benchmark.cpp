@@ -1,6 +1,7 @@
 #include "data/benchmark.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 #include "tensor/error.h"
@@ -126,6 +127,23 @@ Benchmark load_benchmark(const std::string& path) {
                   mu.size() == w.size() * size_t(D) && sd.size() == mu.size(),
               path, ": benchmark truth tensors are inconsistent");
   }
+  // Numbers a benchmark cannot hold: every score computed from them would be NaN.
+  auto first_bad = [](const std::vector<double>& v, bool (*ok)(double)) {
+    return std::find_if_not(v.begin(), v.end(), ok) - v.begin();
+  };
+  auto finite = [](double v) { return std::isfinite(v); };
+  const int64_t width = std::max<int64_t>(D, 1);
+  if (const int64_t i = first_bad(x, finite); i < int64_t(x.size()))
+    throw Error(detail::str(path, ": point ", i / width, " has the value ", x[size_t(i)],
+                            "; a benchmark's points are finite"));
+  if (const int64_t i = first_bad(sd, [](double v) { return v > 0 && std::isfinite(v); });
+      i < int64_t(sd.size()))
+    throw Error(detail::str(path, ": true component ", i / width, " has the standard deviation ",
+                            sd[size_t(i)], "; they are finite and > 0"));
+  if (first_bad(mu, finite) < int64_t(mu.size()) ||
+      first_bad(w, [](double v) { return v >= 0 && std::isfinite(v); }) < int64_t(w.size()))
+    throw Error(detail::str(path, ": the true mixture holds a mean that is not finite or a "
+                            "weight that is negative or not finite"));
   NCL_CHECK(off.front() == 0 && int64_t(off.back()) == points.dim(0), path,
             ": benchmark offsets run from ", off.front(), " to ", off.back(), " but the file holds ",
             points.dim(0), " points");

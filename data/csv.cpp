@@ -163,6 +163,23 @@ double parse_feature(const std::string& cell, const Where& at, int column, bool 
   return *value;
 }
 
+// Longest line read: beyond it the input is not CSV, and reading on would only fill memory.
+constexpr size_t kMaxLineBytes = size_t(64) << 20;
+
+// std::getline, except that it returns early — with the line so far — at a NUL byte or past
+// kMaxLineBytes, so that binary input (/dev/zero, which has no line end) is refused at once.
+bool next_line(std::istream& in, std::string& line) {
+  line.clear();
+  std::streambuf* buffer = in.rdbuf();
+  for (;;) {
+    const int c = buffer->sbumpc();
+    if (c == std::char_traits<char>::eof()) return !line.empty();
+    if (c == '\n') return true;
+    line.push_back(char(c));
+    if (c == 0 || line.size() > kMaxLineBytes) return true;
+  }
+}
+
 }  // namespace
 
 PointSet read_csv(std::istream& in, const std::string& name, const ReadOptions& options) {
@@ -175,7 +192,7 @@ PointSet read_csv(std::istream& in, const std::string& name, const ReadOptions& 
   int64_t rows = 0;
   int64_t line_number = 0;
   std::string line;
-  while (std::getline(in, line)) {
+  while (next_line(in, line)) {
     ++line_number;
     std::string_view text(line);
     if (line_number == 1 && text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
@@ -183,8 +200,9 @@ PointSet read_csv(std::istream& in, const std::string& name, const ReadOptions& 
     const Where at{name, line_number};
     if (text.find('\0') != std::string_view::npos)  // a checkpoint, benchmark, .npy, ...
       fail(at, 0, "binary data (a NUL byte) where CSV text was expected; HINT: give points as CSV "
-                  "text or a .npy file (named .npy); safetensors files need the .safetensors "
-                  "extension");
+                  "text or a .npy file (named .npy)");
+    if (line.size() > kMaxLineBytes)
+      fail(at, 0, "a line of more than ", kMaxLineBytes >> 20, " MiB; HINT: is this a CSV file?");
     std::string_view content = trim(text, '\0');
     if (content.empty() || content.front() == '#') continue;
 

@@ -10,7 +10,8 @@ LabeledEpisodes::LabeledEpisodes(const PointSet& points, const std::string& name
                                  EpisodeOptions options)
     : name_(name), dim_(points.features.dim(1)), options_(options) {
   NCL_CHECK(!points.labels.empty(), name,
-            ": training needs a label per point; HINT: name the label column with --label-column");
+            ": training needs a label per point; HINT: name a CSV's label column with "
+            "--label-column, or give an NPY file's labels with --labels");
   const int64_t N = points.features.dim(0), D = dim_;
   std::vector<double> x = points.features.to_vector();
   standardizer_ = Standardizer::fit(x, D);

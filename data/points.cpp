@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cmath>
+#include <filesystem>
 #include <iostream>
 #include <unordered_map>
 
@@ -70,6 +71,9 @@ PointSet read_npy_points(const std::string& path, const ReadOptions& options) {
 
 PointSet read_points(const std::string& path, const ReadOptions& options) {
   if (has_npy_extension(path)) return read_npy_points(path, options);
+  if (path.ends_with(".safetensors") && std::filesystem::exists(path))
+    throw Error(str(path, ": a checkpoint or benchmark file, not points; HINT: points are CSV or "
+                    ".npy; score a benchmark with `ncl eval --data ", path, "`"));
   if (!options.labels_path.empty())
     throw Error(str(path, ": a separate labels file applies to .npy input only; HINT: give CSV "
                     "labels as a label column"));

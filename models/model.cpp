@@ -10,6 +10,21 @@
 
 namespace ncl::models {
 
+void require_finite(const ClusterResult& r, const std::string& source) {
+  auto finite = [](const std::vector<double>& values) {
+    return std::all_of(values.begin(), values.end(), [](double v) { return std::isfinite(v); });
+  };
+  bool ok = finite(r.membership);
+  if (r.mixture) ok = ok && finite(r.mixture->weights) && finite(r.mixture->means) &&
+                      finite(r.mixture->stddevs);
+  for (const std::optional<double>& ll : {r.log_likelihood, r.log_likelihood_em})
+    ok = ok && (!ll || std::isfinite(*ll));
+  for (const ClusterResult::Clustering& c : r.posterior) ok = ok && std::isfinite(c.nll);
+  NCL_CHECK(ok, source, ": the clustering's numbers are not finite (float32 overflow); HINT: "
+            "points far beyond what the model was trained on (rescale them), or a damaged "
+            "checkpoint");
+}
+
 double backward_in_chunks(const data::Batch& batch, int64_t micro_batch, Chunks chunks,
                           const std::function<Variable(const data::Batch&, int64_t)>& loss) {
   const int64_t B = batch.points.dim(0);

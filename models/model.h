@@ -46,6 +46,12 @@ struct ClusterResult {
   std::vector<Clustering> posterior;
 };
 
+// Throws ncl::Error naming `source` when a number of the result is NaN or infinite (the
+// mixture, the membership, the log-likelihoods, NCP's NLLs), which float32 overflow on points
+// far beyond any training data, or a damaged checkpoint, produces: a clustering with such
+// numbers is not returned as if it were one.
+void require_finite(const ClusterResult& result, const std::string& source);
+
 // How DAC (passes, leftovers, anchors) and NCP (search, samples, reading order) run inference;
 // the Set Transformer ignores it.
 enum class Leftovers {

@@ -185,6 +185,11 @@ std::vector<Particle> run_search(const NcpSearch& search, Search mode, int64_t s
         const int64_t begin = s.first[i], count = s.candidates(i);
         std::vector<double> probs;
         for (int64_t j = 0; j < count; ++j) probs.push_back(std::exp(s.log_probs[size_t(begin + j)]));
+        auto finite = [](double p) { return std::isfinite(p); };
+        NCL_CHECK(std::all_of(probs.begin(), probs.end(), finite),
+                  "ncp: the model's choice probabilities are not finite (float32 overflow); HINT: "
+                  "points far beyond what the model was trained on (rescale them), or a damaged "
+                  "checkpoint");
         std::vector<int64_t> draws(static_cast<size_t>(count), 0);
         for (int64_t c = 0; c < particles[i].copies; ++c) ++draws[size_t(rng.categorical(probs))];
         for (int64_t k = 0; k < count; ++k)

@@ -34,7 +34,7 @@ data::EpisodeOptions training_episodes(const std::string& name, const nlohmann::
 }
 
 std::unique_ptr<ClusteringModel> make_model(const std::string& name, const nlohmann::json& config,
-                                            Rng& rng) {
+                                            Rng& rng) try {
   if (name == "set-transformer")
     return std::make_unique<SetTransformer>(SetTransformerConfig::from_json(config), rng);
   if (name == "dac" || name == "dac-maf")
@@ -44,6 +44,11 @@ std::unique_ptr<ClusteringModel> make_model(const std::string& name, const nlohm
   for (const auto& n : model_names()) known += (known.empty() ? "" : ", ") + n;
   NCL_CHECK(false, "unknown model '", name, "' (known: ", known, ")");
   return nullptr;
+} catch (const nlohmann::json::exception& e) {
+  // A value of the wrong type ({"dim": "64"}): the JSON library's own words, without its code.
+  const std::string what = e.what();
+  throw Error(detail::str("model '", name, "': a config value has the wrong type (",
+                          what.substr(what.find(']') + 2), ")"));
 }
 
 std::unique_ptr<ClusteringModel> load_model(const TensorFile& checkpoint, const std::string& path) {
@@ -53,9 +58,15 @@ std::unique_ptr<ClusteringModel> load_model(const TensorFile& checkpoint, const 
             ": checkpoint has no 'model' and 'config' metadata; HINT: it was not written by "
             "`ncl train`");
   nlohmann::json parsed = nlohmann::json::parse(config->second, nullptr, false);
-  NCL_CHECK(!parsed.is_discarded(), path, ": checkpoint 'config' metadata is not valid JSON");
+  NCL_CHECK(!parsed.is_discarded() && parsed.is_object(), path,
+            ": checkpoint 'config' metadata is not a JSON object");
   Rng rng(0);  // initial values are overwritten by the checkpoint
-  std::unique_ptr<ClusteringModel> model = make_model(name->second, parsed, rng);
+  std::unique_ptr<ClusteringModel> model;
+  try {
+    model = make_model(name->second, parsed, rng);
+  } catch (const Error& e) {
+    throw Error(detail::str(path, ": checkpoint 'config': ", e.message()));
+  }
   nn::load_parameters(*model, checkpoint);
   return model;
 }

@@ -1,5 +1,6 @@
 #include "nn/checkpoint.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -95,7 +96,12 @@ void load_optimizer(Adam& optimizer, const TensorFile& checkpoint) {
               "(NaN or Inf) at element ", bad, kNonFiniteHint);
     state.push_back(entry);
   }
-  optimizer.load_state(state, std::stoll(step->second));
+  int64_t steps = 0;
+  const std::string& text = step->second;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), steps);
+  NCL_CHECK(!text.empty() && error == std::errc() && end == text.data() + text.size() && steps >= 0,
+            "checkpoint: metadata 'adam.step' is not a step count: '", text, "'");
+  optimizer.load_state(state, steps);
 }
 
 std::string exact_decimal(double v) {

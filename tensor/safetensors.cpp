@@ -101,7 +101,15 @@ TensorFile load_safetensors(const std::string& path) {
         continue;
       }
       DType dtype = parse_dtype(entry.at("dtype").get<std::string>(), path, name);
-      Shape shape(entry.at("shape").get<std::vector<int64_t>>());
+      const auto dims = entry.at("shape").get<std::vector<int64_t>>();
+      uint64_t elements = 1;  // checked before Shape sees the dimensions: none negative, and
+      for (int64_t d : dims) {  // no product past the file's size (nor overflowing on the way)
+        if (d < 0 || (d > 0 && elements > data_size / uint64_t(d) + 1))
+          throw Error(detail::str(path, ": tensor '", name, "' has an impossible shape ",
+                                  entry.at("shape").dump(), hint));
+        elements *= uint64_t(d);
+      }
+      Shape shape(dims);
       auto offsets = entry.at("data_offsets").get<std::vector<uint64_t>>();
       uint64_t bytes = uint64_t(shape.numel()) * dtype_size(dtype);
       if (offsets.size() != 2 || offsets[1] < offsets[0] || offsets[1] - offsets[0] != bytes ||

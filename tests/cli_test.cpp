@@ -8,9 +8,12 @@
 #include <filesystem>
 #include <fstream>
 
+#include "data/benchmark.h"
+#include "data/generator.h"
 #include "nn/checkpoint.h"
 #include "nn/layers.h"
 #include "tensor/ops.h"
+#include "tensor/safetensors.h"
 #include "tests/helpers.h"
 
 using namespace ncl;
@@ -165,5 +168,81 @@ TEST_CASE("ncl: an output never overwrites an input, and a failed write is an er
     REQUIRE(std::filesystem::is_character_file("/dev/full"));
     Run out = run_shell(std::string(NCL_BINARY) + " cluster " + csv + " --label-column label > /dev/full 2>&1");
     REQUIRE(out.code == 1);
+  }
+}
+
+TEST_CASE("ncl: damaged input files and checkpoints: one error line, exit 1", "[cli]") {
+  const std::string csv = temp_file("damaged_points.csv");
+  std::ofstream(csv) << "x,y\n0,0\n1,1\n";
+  auto require_error = [](const std::string& args, const std::string& says) {
+    Run r = run_ncl(args);
+    INFO(args << "\n" << r.output);
+    REQUIRE(r.code == 1);
+    REQUIRE_THAT(r.output, Catch::Contains("ncl: error: ") && Catch::Contains(says));
+    REQUIRE(std::count(r.output.begin(), r.output.end(), '\n') <= 2);  // and maybe a warning
+  };
+  SECTION("binary input without a line end is refused at once, not read to its end") {
+    require_error("cluster /dev/zero", "binary data");
+  }
+  SECTION("a value too large for float32's arithmetic gives no clustering of NaNs") {
+    const std::string huge = temp_file("huge.csv");
+    std::ofstream(huge) << "1,2\n1e39,3\n4,5\n";
+    require_error("cluster --format json " + huge, "not finite");
+  }
+  SECTION("a benchmark or checkpoint given as points, a directory as a checkpoint") {
+    const std::string bench = temp_file("as_points.safetensors");
+    REQUIRE(run_ncl("gen --data mog-k4 --datasets 2 --out " + bench).code == 0);
+    require_error("cluster " + bench, "not points");
+    require_error("train --data " + bench + " --out " + temp_file("never.safetensors"),
+                  "not points");
+    require_error("info " + std::filesystem::path(bench).parent_path().string(),
+                  "is a directory");
+  }
+  SECTION("a benchmark holding a NaN point or a zero standard deviation") {
+    data::MogK4 generator(20, 21);
+    data::Benchmark b = data::generate_benchmark(generator, 2, 2, 0);
+    const std::string nan_point = temp_file("nan_point.safetensors");
+    b.datasets[1].points[3] = std::nan("");
+    data::save_benchmark(nan_point, b);
+    require_error("eval --data " + nan_point, "has the value nan");
+    b.datasets[1].points[3] = 0.0;
+    b.datasets[0].truth->stddevs[1] = 0.0;
+    const std::string zero_sd = temp_file("zero_sd.safetensors");
+    data::save_benchmark(zero_sd, b);
+    require_error("eval --data " + zero_sd, "standard deviation 0");
+  }
+  SECTION("checkpoint metadata and shapes that cannot be right") {
+    Rng rng(0);
+    nn::Linear linear(2, 2, rng);
+    const std::string config = temp_file("config_array.safetensors");
+    nn::save_checkpoint(config, linear, nullptr, {{"model", "dac"}, {"config", "[]"}});
+    require_error("cluster --model " + config + " " + csv, "'config' metadata is not a JSON");
+    const std::string wrong = temp_file("config_type.safetensors");
+    nn::save_checkpoint(wrong, linear, nullptr, {{"model", "dac"}, {"config", "{\"dim\": \"x\"}"}});
+    require_error("cluster --model " + wrong + " " + csv, "checkpoint 'config'");
+    // A tensor of shape [-1]: the 8-byte header length, then the header.
+    const std::string header = R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}})";
+    std::string bytes(8, '\0');
+    bytes[0] = char(header.size());
+    const std::string negative = temp_file("negative_shape.safetensors");
+    std::ofstream(negative, std::ios::binary) << bytes << header;
+    require_error("info " + negative, "impossible shape [-1]");
+  }
+  SECTION("resuming from a checkpoint whose Adam step is not a number") {
+    const std::string ckpt = temp_file("adam_step.safetensors");
+    train_ok(kSmallSetTransformer + " --steps 1", ckpt);
+    TensorFile file = load_safetensors(ckpt);
+    file.metadata["adam.step"] = "{{garbage";
+    save_safetensors(ckpt, file);
+    require_error("train --resume " + ckpt + " --out " + ckpt + " --steps 2",
+                  "'adam.step' is not a step count");
+  }
+  SECTION("an unknown subcommand, or an unknown flag before one, is named") {
+    Run sub = run_ncl("frobnicate");
+    REQUIRE(sub.code == 2);
+    REQUIRE_THAT(sub.output, Catch::StartsWith("unknown subcommand 'frobnicate'"));
+    Run flag = run_ncl("--bogus info");
+    REQUIRE(flag.code == 2);
+    REQUIRE_THAT(flag.output, Catch::Contains("not expected: --bogus"));
   }
 }
