@@ -157,6 +157,21 @@ int run_train(TrainOptions& o, CLI::App& sub) {
   if (o.resume.empty()) {
     run.model = o.model;
     run.data = o.data.empty() ? default_training_data(o.model) : o.data;
+    // Label flags that would be ignored are refused, as `ncl cluster` refuses them.
+    const std::vector<std::string> generators = data::generator_names();
+    const bool generated =
+        std::find(generators.begin(), generators.end(), run.data) != generators.end();
+    const bool npy = run.data.ends_with(".npy") || run.data.ends_with(".NPY");
+    for (const char* flag : {"--label-column", "--labels"})
+      if (generated && sub.count(flag) > 0)
+        throw CLI::ValidationError(flag, "is for a training file; '" + run.data +
+                                             "' is a generator, whose points carry their labels");
+    if (!generated && npy && sub.count("--label-column") > 0)
+      throw CLI::ValidationError("--label-column", "is for CSV files; an NPY file's labels come "
+                                                   "from --labels");
+    if (!generated && !npy && sub.count("--labels") > 0)
+      throw CLI::ValidationError("--labels", "is for NPY files; a CSV's labels are a column, "
+                                             "named with --label-column");
     run.label_column = o.label_column;
     run.labels = o.labels;
     run.seed = o.seed;

@@ -100,6 +100,11 @@ TEST_CASE("ncl: flag values out of range are refused before any work", "[cli]") 
       {"train --lr inf --out x.safetensors", 2, "--lr"},
       {"train --lr nan --out x.safetensors", 2, "--lr"},
       {"train --steps 1e300 --out x.safetensors", 2, "--steps"},
+      // Label flags the data would ignore.
+      {"train --data mog --labels y.npy --out x.safetensors", 2, "is a generator"},
+      {"train --label-column 2 --out x.safetensors", 2, "is a generator"},
+      {"train --data x.npy --label-column 2 --out x.safetensors", 2, "is for CSV files"},
+      {"train --data x.csv --labels y.npy --out x.safetensors", 2, "is for NPY files"},
   });
 }
 
