@@ -1,9 +1,9 @@
 #include "cli/common.h"
 
-#include <cstdio>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
