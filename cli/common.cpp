@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -178,6 +179,23 @@ void check_outputs_apart(const std::vector<NamedPath>& inputs,
       if (!skipped(outputs[j].path) && same_file(out.path, outputs[j].path))
         throw Error(detail::str(out.flag, " and ", outputs[j].flag, " name the same file (",
                                 out.path, "); HINT: give each output its own file"));
+  }
+}
+
+namespace {
+extern "C" void remove_partial_and_end(int signal) {
+  remove_partial_write();
+  std::signal(signal, SIG_DFL);
+  std::raise(signal);
+}
+}  // namespace
+
+void end_on_signals() {
+  for (int signal : {SIGINT, SIGTERM}) {
+    struct sigaction now {};
+    ::sigaction(signal, nullptr, &now);
+    // A signal the parent ignores (a background job's SIGINT) stays ignored.
+    if (now.sa_handler != SIG_IGN) std::signal(signal, remove_partial_and_end);
   }
 }
 

@@ -56,6 +56,11 @@ struct NamedPath {
 void check_outputs_apart(const std::vector<NamedPath>& inputs,
                          const std::vector<NamedPath>& outputs);
 
+// SIGINT and SIGTERM end ncl as they would anyway, after removing a half-written output file
+// (tensor/file_write.h); one the parent made ncl ignore stays ignored. main installs this;
+// `ncl train` has its own handler while it trains.
+void end_on_signals();
+
 // Sets the CPU thread count when threads > 0.
 void apply_threads(int threads);
 

@@ -19,6 +19,7 @@
 
 int main(int argc, char** argv) {
   ncl::cli::set_command_line(argc, argv);
+  ncl::cli::end_on_signals();
   CLI::App app{"ncl: amortized clustering on a from-scratch autodiff engine"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "ncl 0.1.0");

@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <sstream>
 
 #include "autograd/functions.h"
@@ -59,10 +60,22 @@ struct TrainOptions {
   std::string eval_metric = "ari", keep_best;
 };
 
+// The first SIGINT or SIGTERM asks for a checkpoint at the end of the step. A second one a
+// second or more later stops at once (leaving the last periodic checkpoint); one sooner is the
+// same request again (GNU timeout signals the process, then its whole group).
 volatile std::sig_atomic_t g_interrupted = 0;
-extern "C" void on_interrupt(int) {
-  g_interrupted = 1;
-  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C stops at once
+volatile std::sig_atomic_t g_interrupted_at = 0;  // CLOCK_MONOTONIC seconds
+extern "C" void on_interrupt(int signal) {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  if (!g_interrupted) {
+    g_interrupted = 1;
+    g_interrupted_at = std::sig_atomic_t(now.tv_sec);
+  } else if (now.tv_sec - g_interrupted_at >= 2) {
+    remove_partial_write();
+    std::signal(signal, SIG_DFL);
+    std::raise(signal);
+  }
 }
 
 // Four significant digits, for messages.
@@ -444,8 +457,7 @@ int run_train(TrainOptions& o, CLI::App& sub) {
                         (long long)done, monitor.score());
     }
   }
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
+  end_on_signals();
   if (run.step >= stop) save(run.step, o.out);
   std::fprintf(stderr, "saved %s (step %lld of %lld)\n", o.out.c_str(),
                (long long)std::max(stop, run.step), (long long)run.recipe.steps);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -63,6 +64,23 @@ std::string temporary_for(const std::string& target) {
   return target + ".tmp." + std::to_string(::getpid());
 }
 
+// The temporary file being written, for remove_partial_write; a plain buffer, which a signal
+// handler may read.
+char g_partial[4096];
+volatile std::sig_atomic_t g_has_partial = 0;
+
+// Records tmp as the write in progress (if its name fits) for as long as it lives.
+struct PartialWrite {
+  explicit PartialWrite(const std::string& tmp) {
+    if (tmp.size() >= sizeof g_partial) return;
+    std::memcpy(g_partial, tmp.c_str(), tmp.size() + 1);
+    g_has_partial = 1;
+  }
+  ~PartialWrite() { g_has_partial = 0; }
+  PartialWrite(const PartialWrite&) = delete;
+  PartialWrite& operator=(const PartialWrite&) = delete;
+};
+
 }  // namespace
 
 void write_file_atomically(const std::string& path, const std::vector<std::string_view>& parts) {
@@ -80,6 +98,7 @@ void write_file_atomically(const std::string& path, const std::vector<std::strin
     return;
   }
   const std::string tmp = temporary_for(target);
+  PartialWrite partial(tmp);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   if (fd < 0) fail(path, errno);
   int error = 0;
@@ -104,6 +123,10 @@ void write_file_atomically(const std::string& path, const std::vector<std::strin
     ::fsync(dir);
     ::close(dir);
   }
+}
+
+void remove_partial_write() {
+  if (g_has_partial) ::unlink(g_partial);
 }
 
 void check_writable(const std::string& path) {

@@ -19,6 +19,11 @@ namespace ncl {
 // a write fails (a full disk, /dev/full).
 void write_file_atomically(const std::string& path, const std::vector<std::string_view>& parts);
 
+// Removes the temporary file of a write in progress, if there is one. Async-signal-safe: for a
+// signal handler about to end the process, so that Ctrl-C mid-write leaves no "*.tmp.<pid>".
+// (Writes are made one at a time, from one thread.)
+void remove_partial_write();
+
 // Throws the error write_file_atomically(path, …) would for the place itself (a directory, a
 // missing or read-only directory), leaving nothing behind: for checks made before long work.
 void check_writable(const std::string& path);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -249,5 +250,36 @@ TEST_CASE("ncl: damaged input files and checkpoints: one error line, exit 1", "[
     Run flag = run_ncl("--bogus info");
     REQUIRE(flag.code == 2);
     REQUIRE_THAT(flag.output, Catch::Contains("not expected: --bogus"));
+  }
+}
+
+TEST_CASE("ncl: signals", "[cli]") {
+  SECTION("train: SIGINT sent twice at once (GNU timeout: the process, then its group) saves") {
+    const std::string ckpt = temp_file("twice.safetensors"), log = temp_file("twice.log");
+    Run r = run_shell("timeout --preserve-status -s INT 2 " + std::string(NCL_BINARY) +
+                      " train " + kSmallSetTransformer + " --steps 1000000 --log-every 0 --out " +
+                      ckpt + " > " + log + " 2>&1; echo exit=$?");
+    INFO(read_text(log));
+    REQUIRE_THAT(r.output, Catch::Contains("exit=130"));
+    REQUIRE_THAT(read_text(log), Catch::Contains("interrupted: saved " + ckpt));
+    REQUIRE(run_ncl("info " + ckpt).code == 0);
+  }
+  SECTION("SIGTERM at any moment of a large write leaves no temporary file") {
+    // Where the signal lands is timing: the delays span the run, whose last fifth is the write.
+    const std::string dir = temp_file("term-gen");
+    std::filesystem::create_directories(dir);
+    const std::string gen = std::string(NCL_BINARY) + " gen --data mog-12 --datasets 2000 --out " +
+                            dir + "/g.safetensors";
+    using Clock = std::chrono::steady_clock;
+    const Clock::time_point start = Clock::now();
+    REQUIRE(run_shell(gen).code == 0);
+    const double whole = std::chrono::duration<double>(Clock::now() - start).count();
+    for (double share : {0.6, 0.7, 0.8, 0.85, 0.9, 0.95}) {
+      run_shell("timeout -s TERM " + std::to_string(share * whole) + " " + gen + " 2>/dev/null");
+      for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+        INFO("after SIGTERM at " << share * whole << " s of " << whole);
+        REQUIRE(entry.path().filename() == "g.safetensors");
+      }
+    }
   }
 }
