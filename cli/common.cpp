@@ -170,11 +170,14 @@ void check_outputs_apart(const std::vector<NamedPath>& inputs,
     const NamedPath& out = outputs[i];
     if (skipped(out.path)) continue;
     std::error_code ec;
-    for (const NamedPath& in : inputs)
-      if (!skipped(in.path) && std::filesystem::is_regular_file(in.path, ec) &&
-          same_file(out.path, in.path))
+    for (const NamedPath& in : inputs) {
+      // "-" reads standard input, which may be a file redirected in (`< points.csv`).
+      const std::string read = in.path == "-" ? "/dev/stdin" : in.path;
+      if (!in.path.empty() && std::filesystem::is_regular_file(read, ec) &&
+          same_file(out.path, read))
         throw Error(detail::str(out.flag, " ", out.path, " is the ", in.flag, " file: writing it "
                                 "would destroy it; HINT: write to another file"));
+    }
     for (size_t j = 0; j < i; ++j)
       if (!skipped(outputs[j].path) && same_file(out.path, outputs[j].path))
         throw Error(detail::str(out.flag, " and ", outputs[j].flag, " name the same file (",
@@ -212,8 +215,9 @@ CLI::Validator number_check(bool (*ok)(double), const std::string& requirement,
         double value = 0.0;
         if (!CLI::detail::lexical_cast(input, value)) return "'" + input + "' is not a number";
         // No option takes infinity, NaN or a count beyond doubles' whole numbers (2^53).
-        const bool usable = std::isfinite(value) && std::abs(value) <= 9007199254740992.0;
-        return usable && ok(value) ? "" : "must be " + requirement + ", got " + input;
+        if (!std::isfinite(value) || std::abs(value) > 9007199254740992.0)
+          return "must be a finite number of at most 2^53, got " + input;
+        return ok(value) ? "" : "must be " + requirement + ", got " + input;
       },
       name, name);
 }

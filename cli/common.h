@@ -50,9 +50,9 @@ struct NamedPath {
   std::string flag, path;
 };
 // Refuses, before any work, an output that is one of the existing input files or another output
-// (the same file by any name: a link, "./x"), since writing it would destroy what the run reads
-// or writes. Empty paths and "-" (stdin/stdout) are skipped; inputs that are not files (a
-// generator's name) too.
+// (the same file by any name: a link, "./x", a file redirected to standard input for "-"),
+// since writing it would destroy what the run reads or writes. Empty paths and an output "-"
+// (stdout) are skipped; inputs that are not files (a generator's name) too.
 void check_outputs_apart(const std::vector<NamedPath>& inputs,
                          const std::vector<NamedPath>& outputs);
 

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <new>
 #include <string>
 
 #include "cli/commands.h"
@@ -72,6 +73,9 @@ int main(int argc, char** argv) {
     // The user's line; NCL_DEBUG=1 adds where in the source the check failed.
     bool debug = std::getenv("NCL_DEBUG") != nullptr;
     std::fprintf(stderr, "ncl: error: %s\n", debug ? e.what() : e.message().c_str());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "ncl: error: out of memory; HINT: a smaller model, batch or dataset\n");
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ncl: error: %s\n", e.what());

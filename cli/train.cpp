@@ -190,7 +190,7 @@ int run_train(TrainOptions& o, CLI::App& sub) {
     run.seed = o.seed;
     run.config = nlohmann::json::parse(o.config, nullptr, false);
     NCL_CHECK(!run.config.is_discarded() && run.config.is_object(),
-              "--config must be a JSON object, got '", o.config, "'");
+              "--config must be valid JSON and an object, got '", o.config, "'");
     if (!o.loss.empty()) {
       if (run.model != "dac" && run.model != "dac-maf")
         throw CLI::ValidationError("--loss", "is for the filtering models (dac, dac-maf)");
@@ -198,6 +198,11 @@ int run_train(TrainOptions& o, CLI::App& sub) {
     }
     data = open_training_data(run.data, run.label_column, run.labels,
                               models::training_episodes(run.model, run.config), nullptr);
+    const int64_t features = data->generator().dim();
+    if (run.config.contains("dim_input") && run.config["dim_input"] != features)
+      throw CLI::ValidationError("--config", "dim_input comes from the data ('" + run.data +
+                                                 "' has " + std::to_string(features) +
+                                                 " features); leave it out");
     run.config["dim_input"] = data->generator().dim();
     if (run.model == "set-transformer" && !run.config.contains("clusters"))
       run.config["clusters"] = data->generator().max_clusters();

@@ -1,10 +1,27 @@
 #include "data/standardize.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "tensor/error.h"
 
 namespace ncl::data {
+
+namespace {
+// Feature d's standard deviation for values whose squares overflow (|x| ~ 1e155 and beyond):
+// computed on x / max|x|, then scaled back.
+double scaled_std(const std::vector<double>& points, int64_t dim, int64_t d, double mean) {
+  const int64_t N = int64_t(points.size()) / dim;
+  double largest = 0.0;
+  for (int64_t n = 0; n < N; ++n) largest = std::max(largest, std::abs(points[n * dim + d]));
+  double sum = 0.0;
+  for (int64_t n = 0; n < N; ++n) {
+    const double e = points[n * dim + d] / largest - mean / largest;
+    sum += e * e / double(N);
+  }
+  return largest * std::sqrt(sum);
+}
+}  // namespace
 
 Standardizer Standardizer::fit(const std::vector<double>& points, int64_t dim) {
   const int64_t N = int64_t(points.size()) / dim;
@@ -24,6 +41,7 @@ Standardizer Standardizer::fit(const std::vector<double>& points, int64_t dim) {
     for (int64_t n = 1; n < N && constant; ++n) constant = points[n * dim + d] == points[d];
     if (constant) s.mean[d] = points[d];
     s.std[d] = constant ? 1.0 : std::sqrt(s.std[d]);
+    if (!std::isfinite(s.std[d])) s.std[d] = scaled_std(points, dim, d, s.mean[d]);
   }
   return s;
 }
@@ -32,7 +50,11 @@ void Standardizer::apply(std::vector<double>& points) const {
   if (identity()) return;
   const size_t D = mean.size();
   NCL_CHECK(points.size() % D == 0, "standardise: ", points.size(), " values are not rows of ", D);
-  for (size_t i = 0; i < points.size(); ++i) points[i] = (points[i] - mean[i % D]) / std[i % D];
+  for (size_t i = 0; i < points.size(); ++i) {
+    const double x = points[i], m = mean[i % D], s = std[i % D];
+    points[i] = (x - m) / s;
+    if (!std::isfinite(points[i])) points[i] = x / s - m / s;  // x − m overflowed (|x| ~ 1e308)
+  }
 }
 
 GaussianMixture Standardizer::unapply(const GaussianMixture& mixture) const {

@@ -47,8 +47,10 @@ DacConfig DacConfig::from_json(const nlohmann::json& j) {
                      : key == "flow_hidden" ? &c.flow_hidden
                                             : nullptr;
     NCL_CHECK(field != nullptr, "dac config: unknown key '", key, "'");
-    NCL_CHECK(value.is_number_integer() && value.get<int64_t>() >= 1,
-              "dac config: ", key, " must be a positive integer, got ", value.dump());
+    NCL_CHECK(value.is_number_integer() && value.get<int64_t>() >= 1 &&
+                  value.get<int64_t>() <= config_ceiling(key),
+              "dac config: ", key, " must be an integer from 1 to ", config_ceiling(key), ", got ",
+              value.dump());
     *field = value.get<int64_t>();
   }
   NCL_CHECK(c.dim % c.heads == 0, "dac config: dim ", c.dim, " must be a multiple of heads ",

@@ -10,6 +10,11 @@
 
 namespace ncl::models {
 
+int64_t config_ceiling(const std::string& key) {
+  const bool depth = key.ends_with("layers") || key.ends_with("blocks") || key == "orders";
+  return depth ? kMaxConfigDepth : kMaxConfigWidth;
+}
+
 void require_finite(const ClusterResult& r, const std::string& source) {
   auto finite = [](const std::vector<double>& values) {
     return std::all_of(values.begin(), values.end(), [](double v) { return std::isfinite(v); });

@@ -46,6 +46,14 @@ struct ClusterResult {
   std::vector<Clustering> posterior;
 };
 
+// Ceilings of a model config's integers, far above any published size: what would build a
+// model no machine holds (a billion inducing points, a million layers) is refused at once.
+// Depths: layer, block and ordering counts; widths: every other size.
+constexpr int64_t kMaxConfigDepth = 256;
+constexpr int64_t kMaxConfigWidth = 65536;
+// kMaxConfigDepth for a key of a count ("...layers", "...blocks", "orders"), else the width's.
+int64_t config_ceiling(const std::string& key);
+
 // Throws ncl::Error naming `source` when a number of the result is NaN or infinite (the
 // mixture, the membership, the log-likelihoods, NCP's NLLs), which float32 overflow on points
 // far beyond any training data, or a damaged checkpoint, produces: a clustering with such

@@ -32,8 +32,10 @@ NcpConfig NcpConfig::from_json(const nlohmann::json& j) {
                      : key == "orders"         ? &c.orders
                                                : nullptr;
     NCL_CHECK(field != nullptr, "ncp config: unknown key '", key, "'");
-    NCL_CHECK(value.is_number_integer() && value.get<int64_t>() >= 1, "ncp config: ", key,
-              " must be an integer >= 1, got ", value.dump());
+    NCL_CHECK(value.is_number_integer() && value.get<int64_t>() >= 1 &&
+                  value.get<int64_t>() <= config_ceiling(key),
+              "ncp config: ", key, " must be an integer from 1 to ", config_ceiling(key), ", got ",
+              value.dump());
     *field = value.get<int64_t>();
   }
   return c;

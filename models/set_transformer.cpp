@@ -35,8 +35,10 @@ SetTransformerConfig SetTransformerConfig::from_json(const nlohmann::json& j) {
                      : key == "sab_layers"  ? &c.sab_layers
                                             : nullptr;
     NCL_CHECK(field != nullptr, "set-transformer config: unknown key '", key, "'");
-    NCL_CHECK(value.is_number_integer() && value.get<int64_t>() >= 0,
-              "set-transformer config: ", key, " must be a non-negative integer, got ", value.dump());
+    NCL_CHECK(value.is_number_integer() && value.get<int64_t>() >= 0 &&
+                  value.get<int64_t>() <= config_ceiling(key),
+              "set-transformer config: ", key, " must be an integer from 0 to ",
+              config_ceiling(key), ", got ", value.dump());
     *field = value.get<int64_t>();
   }
   NCL_CHECK(c.dim_input >= 1 && c.dim >= 1 && c.heads >= 1 && c.dim % c.heads == 0 &&

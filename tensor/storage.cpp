@@ -1,5 +1,7 @@
 #include "tensor/storage.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <bit>
@@ -11,8 +13,8 @@
 
 namespace ncl {
 
-CachingAllocator::CachingAllocator(RawAlloc raw_alloc, RawFree raw_free)
-    : raw_alloc_(raw_alloc), raw_free_(raw_free) {}
+CachingAllocator::CachingAllocator(RawAlloc raw_alloc, RawFree raw_free, int64_t limit_bytes)
+    : raw_alloc_(raw_alloc), raw_free_(raw_free), limit_(limit_bytes) {}
 
 CachingAllocator::~CachingAllocator() { empty_cache(); }
 
@@ -67,6 +69,16 @@ void* CachingAllocator::allocate(size_t bytes, size_t* bucket_bytes) {
     if (flush) stats_.cache_flushes++;
   }
   if (flush) empty_cache();
+  if (limit_ > 0) {
+    int64_t in_use = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      in_use = stats_.bytes_in_use;
+    }
+    NCL_CHECK(in_use + int64_t(size) <= limit_, "out of memory: ", size >> 20, " MiB more would "
+              "take ncl's tensors past the machine's ", limit_ >> 30, " GiB; HINT: a smaller "
+              "model, batch or dataset");
+  }
   void* ptr = raw_alloc_(size);
   if (!ptr) {
     // Out of memory with blocks cached: give them back and try once more.
@@ -109,9 +121,17 @@ AllocatorStats CachingAllocator::stats() const {
   return stats_;
 }
 
+namespace {
+int64_t physical_memory() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  // 7/8 of it: past that the kernel's out-of-memory killer, not ncl, would end the run.
+  return pages > 0 && page > 0 ? int64_t(pages) * int64_t(page) / 8 * 7 : 0;
+}
+}  // namespace
+
 CachingAllocator& allocator_for(Device device) {
   // Function-local statics: created on first use, destroyed after every Storage of main().
-  static CachingAllocator cpu_allocator(cpu::raw_alloc, cpu::raw_free);
+  static CachingAllocator cpu_allocator(cpu::raw_alloc, cpu::raw_free, physical_memory());
   static CachingAllocator cuda_allocator(cuda::raw_alloc, cuda::raw_free);
   return device == Device::CPU ? cpu_allocator : cuda_allocator;
 }

@@ -33,7 +33,10 @@ class CachingAllocator {
   using RawAlloc = void* (*)(size_t bytes);
   using RawFree = void (*)(void* ptr);
 
-  CachingAllocator(RawAlloc raw_alloc, RawFree raw_free);
+  // limit_bytes > 0: a new block that would take the blocks in use past it is refused with an
+  // ncl::Error, so that a request far beyond the machine (a model of absurd width) fails with
+  // one line instead of the kernel's out-of-memory killer (the CPU's: its physical memory).
+  CachingAllocator(RawAlloc raw_alloc, RawFree raw_free, int64_t limit_bytes = 0);
   ~CachingAllocator();
   CachingAllocator(const CachingAllocator&) = delete;
   CachingAllocator& operator=(const CachingAllocator&) = delete;
@@ -66,6 +69,7 @@ class CachingAllocator {
   std::array<std::map<size_t, std::vector<void*>>, kSlots> free_blocks_;
   AllocatorStats stats_;
   int64_t high_water_ = 0;  // the most bytes ever in use (reset_peak leaves it)
+  int64_t limit_ = 0;
 };
 
 CachingAllocator& allocator_for(Device device);

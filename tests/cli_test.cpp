@@ -101,6 +101,8 @@ TEST_CASE("ncl: flag values out of range are refused before any work", "[cli]") 
       {"train --lr inf --out x.safetensors", 2, "--lr"},
       {"train --lr nan --out x.safetensors", 2, "--lr"},
       {"train --steps 1e300 --out x.safetensors", 2, "--steps"},
+      {"train --config '{\"dim_input\":3}' --out x.safetensors", 2,
+       "dim_input comes from the data"},
       // Label flags the data would ignore.
       {"train --data mog --labels y.npy --out x.safetensors", 2, "is a generator"},
       {"train --label-column 2 --out x.safetensors", 2, "is a generator"},
@@ -131,6 +133,13 @@ TEST_CASE("ncl: an output never overwrites an input, and a failed write is an er
     REQUIRE(r.code == 1);
     REQUIRE_THAT(r.output, Catch::Contains("name the same file"));
     REQUIRE_FALSE(std::filesystem::exists(out));
+  }
+  SECTION("the file behind standard input") {
+    Run r = run_shell(std::string(NCL_BINARY) + " cluster - --label-column label -o " + csv +
+                      " < " + csv + " 2>&1");
+    REQUIRE(r.code == 1);
+    REQUIRE_THAT(r.output, Catch::Contains("is the INPUT file"));
+    REQUIRE(read_text(csv) == before);
   }
   SECTION("training onto its own data file") {
     Run r = run_ncl("train --data " + csv + " --label-column label --steps 1 --out " + csv);

@@ -588,6 +588,26 @@ TEST_CASE("Standardizer: fit, apply, unapply and log_scale agree", "[data]") {
   REQUIRE_THROWS_WITH(s.apply(ragged), Contains("not rows of 3"));
 }
 
+TEST_CASE("Standardizer: features near the double range give finite statistics and values",
+          "[data]") {
+  // Squares of 1e200 and differences of ±1e307 overflow: the first computation gives inf.
+  std::vector<double> x;
+  Rng rng(3);
+  for (int n = 0; n < 400; ++n) {
+    x.push_back(1e200 * (1.0 + rng.normal()));
+    x.push_back(n % 2 == 0 ? 1.5e308 : -1.5e308);
+  }
+  Standardizer s = Standardizer::fit(x, 2);
+  REQUIRE(s.std[0] == Approx(1e200).epsilon(0.2));
+  REQUIRE(s.std[1] == Approx(1.5e308).epsilon(1e-12));
+  REQUIRE(s.mean[1] == Approx(0.0).margin(1e295));
+  std::vector<double> z = x;
+  s.apply(z);
+  for (double v : z) REQUIRE(std::isfinite(v));
+  REQUIRE(z[1] == Approx(1.0).epsilon(1e-12));
+  REQUIRE(z[3] == Approx(-1.0).epsilon(1e-12));
+}
+
 TEST_CASE("Standardizer: JSON round trip; malformed records are refused", "[data]") {
   Standardizer s{{0.1, -2.5e-7, 3.0 / 7.0}, {1.0 / 3.0, 2.0, 1e-3}};
   Standardizer back = Standardizer::from_json(nlohmann::json::parse(s.to_json().dump()));
