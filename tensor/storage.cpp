@@ -69,15 +69,20 @@ void* CachingAllocator::allocate(size_t bytes, size_t* bucket_bytes) {
     if (flush) stats_.cache_flushes++;
   }
   if (flush) empty_cache();
-  if (limit_ > 0) {
-    int64_t in_use = 0;
-    {
+  if (limit_ > 0) {  // cached blocks count too (they are resident) until given back
+    int64_t in_use = 0, cached = 0;
+    auto read = [&] {
       std::lock_guard<std::mutex> lock(mutex_);
-      in_use = stats_.bytes_in_use;
+      in_use = stats_.bytes_in_use, cached = stats_.bytes_cached;
+    };
+    read();
+    if (in_use + cached + int64_t(size) > limit_ && cached > 0) {
+      empty_cache();
+      read();
     }
-    NCL_CHECK(in_use + int64_t(size) <= limit_, "out of memory: ", size >> 20, " MiB more would "
-              "take ncl's tensors past the machine's ", limit_ >> 30, " GiB; HINT: a smaller "
-              "model, batch or dataset");
+    NCL_CHECK(in_use + cached + int64_t(size) <= limit_, "out of memory: ", size >> 20,
+              " MiB more would take ncl's tensors past the machine's ", limit_ >> 30,
+              " GiB; HINT: a smaller model, batch or dataset");
   }
   void* ptr = raw_alloc_(size);
   if (!ptr) {

@@ -164,6 +164,23 @@ TEST_CASE("CachingAllocator: a thread takes back its own freed blocks first, oth
   CHECK(raw_blocks == 0);
 }
 
+TEST_CASE("CachingAllocator: a limit refuses what would pass it, with one clear error",
+          "[tensor]") {
+  {
+    CachingAllocator allocator(counted_alloc, counted_free, int64_t(1) << 20);
+    size_t first = 0, second = 0;
+    void* half = allocator.allocate(size_t(1) << 19, &first);
+    REQUIRE_THROWS_WITH(allocator.allocate(size_t(3) << 18, &second),
+                        Catch::Contains("out of memory") && Catch::Contains("HINT"));
+    REQUIRE(raw_blocks == 1);  // nothing taken from the OS for the refused request
+    allocator.release(half, first);
+    void* again = allocator.allocate(size_t(3) << 18, &second);  // fits once the first is free
+    allocator.release(again, second);
+    allocator.empty_cache();
+  }
+  CHECK(raw_blocks == 0);
+}
+
 TEST_CASE("CachingAllocator: bucket sizes cover the request with at most 25% slack", "[tensor]") {
   for (size_t bytes = 1; bytes < (size_t(1) << 22); bytes = bytes * 3 / 2 + 1) {
     for (size_t b : {bytes, bytes + 1, bytes + 255}) {
