@@ -203,7 +203,7 @@ int run_train(TrainOptions& o, CLI::App& sub) {
       throw CLI::ValidationError("--config", "dim_input comes from the data ('" + run.data +
                                                  "' has " + std::to_string(features) +
                                                  " features); leave it out");
-    run.config["dim_input"] = data->generator().dim();
+    run.config["dim_input"] = features;
     if (run.model == "set-transformer" && !run.config.contains("clusters"))
       run.config["clusters"] = data->generator().max_clusters();
     model = models::make_model(run.model, run.config, rng);
