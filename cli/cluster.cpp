@@ -107,6 +107,14 @@ void warn_if_far_out(const std::vector<double>& standardized, const std::string&
 }
 
 int run_cluster(const ClusterOptions& o) {
+  // Label flags the input's kind would ignore are bad usage, found before any work.
+  const bool npy = o.input.ends_with(".npy") || o.input.ends_with(".NPY");
+  if (npy && !o.label_column.empty())
+    throw CLI::ValidationError("--label-column", "is for CSV input; an NPY file's labels come "
+                                                 "from --labels");
+  if (!npy && !o.labels.empty())
+    throw CLI::ValidationError("--labels", "is for NPY input; a CSV's labels are a column, "
+                                           "named with --label-column");
   apply_threads(o.threads);
   std::string model_path = o.model.empty() ? default_checkpoint_path() : o.model;
   check_outputs_apart({{"INPUT", o.input}, {"--model", model_path}, {"--labels", o.labels}},
@@ -133,7 +141,9 @@ int run_cluster(const ClusterOptions& o) {
 
   std::string format = o.format.empty() ? (o.out.ends_with(".json") ? "json" : "csv") : o.format;
   if (format == "json") {
-    write_text_file(o.out, result_json(loaded, model_path, result, components, N).dump(1) + "\n");
+    // File names need not be UTF-8; JSON must be (an invalid byte becomes U+FFFD).
+    const nlohmann::json j = result_json(loaded, model_path, result, components, N);
+    write_text_file(o.out, j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   } else {
     std::string text = "label\n";
     for (int label : result.labels) text += std::to_string(label) + "\n";

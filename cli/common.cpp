@@ -105,7 +105,8 @@ void add_inference_options(CLI::App* sub, models::InferenceOptions& options) {
                   "dac/dac-maf: points no pass claimed go to the cluster of highest weighted "
                   "density (nearest, default), form one more cluster (own), or join cluster 0 "
                   "(first: the reference code's behaviour)")
-      ->transform(CLI::CheckedTransformer(policies));
+      ->transform(CLI::CheckedTransformer(policies))
+      ->option_text("nearest|own|first");
   sub->add_flag_callback("--no-refine", [&options] { options.refine = false; },
                          "dac/dac-maf: keep each pass's own density and claims, as the reference "
                          "code does (default: propose each cluster's density again from its "
@@ -122,7 +123,8 @@ void add_inference_options(CLI::App* sub, models::InferenceOptions& options) {
   sub->add_option("--search", options.search,
                   "ncp: draw S clusterings and keep the most probable (sample, default), beam "
                   "search of width S (beam), or the most probable choice at every point (greedy)")
-      ->transform(CLI::CheckedTransformer(searches));
+      ->transform(CLI::CheckedTransformer(searches))
+      ->option_text("sample|beam|greedy");
   sub->add_option("--samples", options.samples, "ncp: S, the samples or the beam width (default 100)")
       ->check(positive_number());
   sub->add_option("--inference-seed", options.seed,

@@ -37,14 +37,19 @@ int run_eval(const EvalOptions& o) {
   std::vector<data::Dataset> datasets = load_scoring_datasets(o.source);
   std::string lines;  // --per-dataset
   std::function<void(const nlohmann::json&)> on_dataset;
-  if (!o.per_dataset.empty()) on_dataset = [&](const nlohmann::json& line) { lines += line.dump() + "\n"; };
+  // File names need not be UTF-8; JSON must be (an invalid byte becomes U+FFFD).
+  constexpr auto replace = nlohmann::json::error_handler_t::replace;
+  if (!o.per_dataset.empty())
+    on_dataset = [&](const nlohmann::json& line) {
+      lines += line.dump(-1, ' ', false, replace) + "\n";
+    };
   nlohmann::json scores = score_model(*loaded.model, loaded.standardizer, datasets, o.source,
                                       o.inference, on_dataset, "eval");
   if (!o.per_dataset.empty()) write_text_file(o.per_dataset, lines);
   nlohmann::json j{{"model", loaded.model->name()}, {"checkpoint", model_path}, {"data", o.source.data}};
   j.update(scores);
   if (o.format == "json") {
-    std::printf("%s\n", j.dump(1).c_str());
+    std::printf("%s\n", j.dump(1, ' ', false, replace).c_str());
     return 0;
   }
   std::printf("%s on %s (%lld datasets)\n", loaded.model->name().c_str(), o.source.data.c_str(),
@@ -71,7 +76,8 @@ Runner add_eval(CLI::App& app) {
       ->check(whole_number(1, kMaxDatasets));
   sub->add_option("--seed", o->source.seed, "seed of a generated benchmark (default 0)")
       ->check(seed_number());
-  sub->add_option("--format", o->format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  sub->add_option("--format", o->format, "text (default) or json")
+      ->check(CLI::IsMember({"text", "json"}));
   sub->add_option("--label-column", o->source.label_column, "label column of a CSV file (default -1, last)");
   sub->add_option("--labels", o->source.labels, "labels of an NPY file (1-D integer .npy)");
   sub->add_option("--per-dataset", o->per_dataset,

@@ -38,11 +38,13 @@ std::string dataset_csv(const data::Dataset& d) {
 int run_gen(const GenOptions& o) {
   auto generator = data::make_generator(o.data);
   bool csv = o.out.ends_with(".csv");
-  NCL_CHECK(csv || o.out.ends_with(".safetensors"), "--out ", o.out, ": a benchmark is written "
-            "as FILE.safetensors, one dataset as FILE.csv");
+  if (!csv && !o.out.ends_with(".safetensors"))
+    throw CLI::ValidationError("--out", "a benchmark is written as FILE.safetensors, one dataset "
+                                        "as FILE.csv; got " + o.out);
+  if (csv && o.datasets != 1)
+    throw CLI::ValidationError("--datasets", "a CSV holds one dataset; use --datasets 1, or "
+                                             "write a benchmark with --out FILE.safetensors");
   check_writable(o.out);
-  NCL_CHECK(!csv || o.datasets == 1, "a CSV holds one dataset; use --datasets 1, or write a "
-                                     "benchmark with --out FILE.safetensors");
   data::Benchmark bench = data::generate_benchmark(
       *generator, o.datasets, o.batch > 0 ? o.batch : generator->benchmark_batch(), o.seed);
   if (csv) write_text_file(o.out, dataset_csv(bench.datasets[0]));

@@ -67,6 +67,16 @@ std::string render_svg(const std::vector<double>& points, int64_t dim, const std
       lo[a] = std::min(lo[a], points[n * dim + a]);
       hi[a] = std::max(hi[a], points[n * dim + a]);
     }
+  // The fitted components' 2σ ellipses are in the picture too (one point, or identical points,
+  // would otherwise give a span of nothing and put them billions of pixels away).
+  if (components)
+    for (int64_t k = 0; k < components->clusters(); ++k)
+      for (int a = 0; a < 2; ++a) {
+        const double mean = components->means[k * components->dim + a];
+        const double reach = 2.0 * components->stddevs[k * components->dim + a];
+        lo[a] = std::min(lo[a], mean - reach);
+        hi[a] = std::max(hi[a], mean + reach);
+      }
   // One scale for both axes, so circles stay circles.
   double span = std::max({hi[0] - lo[0], hi[1] - lo[1], 1e-9}) * 1.1;
   double cx = (lo[0] + hi[0]) / 2, cy = (lo[1] + hi[1]) / 2, scale = (size - 2 * margin) / span;

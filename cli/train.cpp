@@ -330,7 +330,8 @@ int run_train(TrainOptions& o, CLI::App& sub) {
         {"command", command_line()}};
     monitor.to_metadata(meta);
     if (!data->standardizer().identity()) meta["standardize"] = data->standardizer().to_json().dump();
-    if (!best.is_null()) meta["eval_best"] = best.dump();
+    if (!best.is_null())
+      meta["eval_best"] = best.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     nn::save_checkpoint(path, *model, &adam, meta);
     if (path == o.out) last_good = o.out;
   };
@@ -474,12 +475,13 @@ int run_train(TrainOptions& o, CLI::App& sub) {
 Runner add_train(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
   CLI::App* sub = app.add_subcommand("train", "Train a clustering model; writes a checkpoint");
-  sub->add_option("--model", o->model, "model to train: set-transformer (default), dac or dac-maf")
+  sub->add_option("--model", o->model,
+                  "model to train: set-transformer (default), dac, dac-maf or ncp")
       ->check(CLI::IsMember(models::model_names()));
   sub->add_option("--data", o->data,
                   "training data: a generator (" + generator_list() +
                       ") or a labeled CSV/NPY file (default: mog-k4 for set-transformer, mog for "
-                      "dac, warped-mog for dac-maf)");
+                      "dac, warped-mog for dac-maf, crp-mog for ncp)");
   sub->add_option("--loss", o->loss,
                   "filtering loss of dac/dac-maf: min (default) or anc (anchored)")
       ->check(CLI::IsMember({"min", "anc"}));

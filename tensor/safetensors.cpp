@@ -48,7 +48,9 @@ void save_safetensors(const std::string& path, const TensorFile& file) {
                     {"data_offsets", {offset, offset + t.nbytes()}}};
     offset += t.nbytes();
   }
-  std::string text = header.dump();
+  // Metadata holds file names and the command line, which need not be UTF-8; the header must
+  // be JSON, so an invalid byte becomes U+FFFD.
+  std::string text = header.dump(-1, ' ', false, json::error_handler_t::replace);
   text.resize((text.size() + 7) / 8 * 8, ' ');  // pad so the data starts 8-byte aligned
   uint64_t n = text.size();
   unsigned char length[8];

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include "data/benchmark.h"
 #include "data/generator.h"
@@ -103,6 +104,10 @@ TEST_CASE("ncl: flag values out of range are refused before any work", "[cli]") 
       {"train --steps 1e300 --out x.safetensors", 2, "--steps"},
       {"train --config '{\"dim_input\":3}' --out x.safetensors", 2,
        "dim_input comes from the data"},
+      {"gen --data mog --datasets 2 --out x.csv", 2, "a CSV holds one dataset"},
+      {"gen --data mog --datasets 1 --out x.npy", 2, "FILE.safetensors"},
+      {"cluster --labels y.npy x.csv", 2, "is for NPY input"},
+      {"cluster --label-column 2 x.npy", 2, "is for CSV input"},
       // Label flags the data would ignore.
       {"train --data mog --labels y.npy --out x.safetensors", 2, "is a generator"},
       {"train --label-column 2 --out x.safetensors", 2, "is a generator"},
@@ -290,5 +295,28 @@ TEST_CASE("ncl: signals", "[cli]") {
         REQUIRE(entry.path().filename() == "g.safetensors");
       }
     }
+  }
+}
+
+TEST_CASE("ncl cluster --plot: one point, or identical points, keep the ellipses in the picture",
+          "[cli]") {
+  for (const std::string text : {"x,y\n1,2\n", "x,y\n1,2\n1,2\n1,2\n"}) {
+    const std::string csv = temp_file("plot_points.csv"), svg = temp_file("plot.svg");
+    std::ofstream(csv) << text;
+    REQUIRE(run_ncl("cluster " + csv + " -o " + temp_file("plot_labels.csv") + " --plot " + svg)
+                .code == 0);
+    // Every ellipse's centre and radii lie within the 640-pixel picture.
+    const std::string picture = read_text(svg);
+    const std::regex ellipse("<ellipse cx=\"([-0-9.]+)\" cy=\"([-0-9.]+)\" rx=\"([-0-9.]+)\" "
+                             "ry=\"([-0-9.]+)\"");
+    int ellipses = 0;
+    for (auto it = std::sregex_iterator(picture.begin(), picture.end(), ellipse);
+         it != std::sregex_iterator(); ++it, ++ellipses)
+      for (int g = 1; g <= 4; ++g) {
+        INFO(it->str());
+        REQUIRE(std::stod((*it)[g]) >= 0.0);
+        REQUIRE(std::stod((*it)[g]) <= 640.0);
+      }
+    REQUIRE(ellipses >= 2);
   }
 }
