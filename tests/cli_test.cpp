@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <regex>
 
 #include "data/benchmark.h"
@@ -319,4 +320,17 @@ TEST_CASE("ncl cluster --plot: one point, or identical points, keep the ellipses
       }
     REQUIRE(ellipses >= 2);
   }
+}
+
+TEST_CASE("ncl: file names that are not UTF-8 are fine in checkpoints and JSON", "[cli]") {
+  // Linux file names are bytes; JSON (and so a checkpoint's header) is UTF-8.
+  const std::string ckpt = temp_file("latin1-\xff.safetensors");
+  train_ok(kSmallSetTransformer + " --steps 1", "'" + ckpt + "'");
+  const std::string csv = temp_file("latin1-\xfe.csv");
+  std::ofstream(csv) << "x,y\n0,0\n1,1\n";
+  Run r = run_ncl_stdout("cluster --model '" + ckpt + "' --format json '" + csv + "'");
+  REQUIRE(r.code == 0);
+  const nlohmann::json j = nlohmann::json::parse(r.output);
+  REQUIRE(j["labels"].size() == 2);
+  REQUIRE_THAT(j["checkpoint"].get<std::string>(), Catch::Contains("latin1-\xEF\xBF\xBD"));
 }
