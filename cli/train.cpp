@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <set>
 #include <sstream>
 
 #include "autograd/functions.h"
@@ -76,6 +77,28 @@ extern "C" void on_interrupt(int signal) {
     std::signal(signal, SIG_DFL);
     std::raise(signal);
   }
+}
+
+// --config's JSON object; a key given twice is refused (JSON parsers keep the last silently).
+nlohmann::json parse_config(const std::string& text) {
+  std::vector<std::set<std::string>> keys;  // per open object
+  std::string repeated;
+  auto watch = [&](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using Event = nlohmann::json::parse_event_t;
+    if (event == Event::object_start) keys.emplace_back();
+    if (event == Event::object_end && !keys.empty()) keys.pop_back();
+    if (event == Event::key && !keys.empty()) {
+      const std::string key = parsed.get<std::string>();
+      if (!keys.back().insert(key).second) repeated = key;
+    }
+    return true;
+  };
+  nlohmann::json config = nlohmann::json::parse(text, watch, false);
+  if (config.is_discarded() || !config.is_object())
+    throw CLI::ValidationError("--config", "must be valid JSON and an object, got '" + text + "'");
+  if (!repeated.empty())
+    throw CLI::ValidationError("--config", "gives the key '" + repeated + "' twice");
+  return config;
 }
 
 // Four significant digits, for messages.
@@ -188,9 +211,7 @@ int run_train(TrainOptions& o, CLI::App& sub) {
     run.label_column = o.label_column;
     run.labels = o.labels;
     run.seed = o.seed;
-    run.config = nlohmann::json::parse(o.config, nullptr, false);
-    NCL_CHECK(!run.config.is_discarded() && run.config.is_object(),
-              "--config must be valid JSON and an object, got '", o.config, "'");
+    run.config = parse_config(o.config);
     if (!o.loss.empty()) {
       if (run.model != "dac" && run.model != "dac-maf")
         throw CLI::ValidationError("--loss", "is for the filtering models (dac, dac-maf)");
