@@ -1,5 +1,9 @@
 #include "cli/common.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -185,6 +189,24 @@ void check_outputs_apart(const std::vector<NamedPath>& inputs,
         throw Error(detail::str(out.flag, " and ", outputs[j].flag, " name the same file (",
                                 out.path, "); HINT: give each output its own file"));
   }
+}
+
+OutputLock::OutputLock(const std::string& path) : lock_path_(path + ".lock") {
+  fd_ = ::open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd_ < 0) return;  // the place itself was checked (check_writable); no lock file, no lock
+  if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
+  const int error = errno;
+  ::close(fd_);
+  fd_ = -1;
+  NCL_CHECK(error != EWOULDBLOCK, path, ": another `ncl train` is writing this checkpoint (",
+            lock_path_, " is locked); HINT: give this run its own --out");
+  ::unlink(lock_path_.c_str());  // a file system without locks: leave nothing behind
+}
+
+OutputLock::~OutputLock() {
+  if (fd_ < 0) return;
+  ::unlink(lock_path_.c_str());
+  ::close(fd_);
 }
 
 namespace {

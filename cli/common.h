@@ -56,6 +56,22 @@ struct NamedPath {
 void check_outputs_apart(const std::vector<NamedPath>& inputs,
                          const std::vector<NamedPath>& outputs);
 
+// Held by `ncl train` for its --out: a second run writing the same checkpoint is refused (the
+// two would overwrite each other's saves) while the first is alive. An advisory lock on
+// "<path>.lock" beside it, which the kernel drops when the process ends however it ends; the
+// file is removed on a normal exit. Where the file system has no locks, nothing is held.
+class OutputLock {
+ public:
+  explicit OutputLock(const std::string& path);
+  ~OutputLock();
+  OutputLock(const OutputLock&) = delete;
+  OutputLock& operator=(const OutputLock&) = delete;
+
+ private:
+  std::string lock_path_;
+  int fd_ = -1;
+};
+
 // SIGINT and SIGTERM end ncl as they would anyway, after removing a half-written output file
 // (tensor/file_write.h); one the parent made ncl ignore stays ignored. main installs this;
 // `ncl train` has its own handler while it trains.

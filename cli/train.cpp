@@ -183,6 +183,7 @@ int run_train(TrainOptions& o, CLI::App& sub) {
   check_outputs_apart({{"--resume", o.resume}}, {{"--keep-best", o.keep_best}});
   check_writable(o.out);
   if (!o.keep_best.empty()) check_writable(o.keep_best);
+  const OutputLock lock(o.out);
   const int64_t eval_every = o.eval_every > 0 ? o.eval_every : o.checkpoint_every;
   apply_threads(o.threads);
   Run run;

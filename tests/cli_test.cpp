@@ -337,3 +337,24 @@ TEST_CASE("ncl: file names that are not UTF-8 are fine in checkpoints and JSON",
   REQUIRE(j["labels"].size() == 2);
   REQUIRE_THAT(j["checkpoint"].get<std::string>(), Catch::Contains("latin1-\xEF\xBF\xBD"));
 }
+
+TEST_CASE("ncl train: a second run writing the same --out is refused while the first lives",
+          "[cli]") {
+  const std::string ckpt = temp_file("locked.safetensors"), log = temp_file("locked.log");
+  // The first run in the background until its first progress line; then the second; then the
+  // first is stopped (Ctrl-C: it saves and exits 130). A watchdog bounds the whole script.
+  const std::string first = std::string(NCL_BINARY) + " train " + kSmallSetTransformer +
+                            " --steps 1000000 --log-every 0 --out " + ckpt;
+  const std::string script =
+      first + " > " + log + " 2>&1 & p=$!; ( sleep 120; kill -KILL $p ) > /dev/null 2>&1 & w=$!; "
+      "i=0; while ! grep -qs '^step ' " + log +
+      " && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; " + std::string(NCL_BINARY) + " train " + kSmallSetTransformer + " --steps 2 --out " + ckpt +
+      " 2>&1; echo second=$?; kill -INT $p; wait $p; echo first=$?; kill $w";
+  Run r = run_shell_stdout(script);
+  INFO(r.output << read_text(log));
+  REQUIRE_THAT(r.output, Catch::Contains("another `ncl train` is writing this checkpoint"));
+  REQUIRE_THAT(r.output, Catch::Contains("second=1"));
+  REQUIRE_THAT(r.output, Catch::Contains("first=130"));
+  REQUIRE_FALSE(std::filesystem::exists(ckpt + ".lock"));  // removed when the first ended
+  train_ok(kSmallSetTransformer + " --steps 1", ckpt);      // and the place is free again
+}
