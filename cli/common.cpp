@@ -150,9 +150,7 @@ Device parse_device(const std::string& name) {
 
 void write_text_file(const std::string& path, const std::string& text) {
   if (path.empty() || path == "-") {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    NCL_CHECK(std::fflush(stdout) == 0 && !std::ferror(stdout),
-              "cannot write to standard output (", std::strerror(errno), ")");
+    std::fwrite(text.data(), 1, text.size(), stdout);  // main checks that stdout took it
     return;
   }
   write_file_atomically(path, {text});
@@ -255,16 +253,24 @@ CLI::Validator non_negative_number() {
   return number_check([](double v) { return v >= 0.0; }, ">= 0", "NONNEGATIVE");
 }
 
+namespace {
+// The whole text as one integer of type T (no sign for an unsigned T, no exponent, no rest).
+template <class T>
+bool read_whole(const std::string& text, T& value) {
+  const char* end = text.data() + text.size();
+  auto [p, error] = std::from_chars(text.data(), end, value);
+  return !text.empty() && error == std::errc() && p == end;
+}
+}  // namespace
+
 CLI::Validator whole_number(int64_t lo, int64_t hi) {
   const std::string range = "a whole number from " + std::to_string(lo) + " to " +
                             std::to_string(hi);
   return CLI::Validator(
       [lo, hi, range](std::string& input) -> std::string {
         int64_t value = 0;
-        const char* end = input.data() + input.size();
-        auto [p, error] = std::from_chars(input.data(), end, value);
-        const bool ok = !input.empty() && error == std::errc() && p == end;
-        return ok && value >= lo && value <= hi ? "" : "must be " + range + ", got " + input;
+        const bool ok = read_whole(input, value) && value >= lo && value <= hi;
+        return ok ? "" : "must be " + range + ", got " + input;
       },
       "INT in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]", "WHOLE");
 }
@@ -273,10 +279,9 @@ CLI::Validator seed_number() {
   return CLI::Validator(
       [](std::string& input) -> std::string {
         uint64_t value = 0;
-        const char* end = input.data() + input.size();
-        auto [p, error] = std::from_chars(input.data(), end, value);
-        const bool ok = !input.empty() && error == std::errc() && p == end;
-        return ok ? "" : "must be a whole number from 0 to 18446744073709551615, got " + input;
+        return read_whole(input, value)
+                   ? ""
+                   : "must be a whole number from 0 to 18446744073709551615, got " + input;
       },
       "SEED", "SEED");
 }
